@@ -1,0 +1,166 @@
+"""The `gcsguard` command."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+
+from . import __version__
+from .config import DEFAULT_PATH, ConfigError, describe
+from .evlog import signing
+from .lists import ListSet
+from .policy import Policy, load_policy
+from .review.cli import SUBCOMMANDS as REVIEW_SUBCOMMANDS, add_review_parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="gcsguard", description="Network-isolation verification appliance for drone "
+        "ground stations: DNS sinkhole, egress enforcement and a tamper-evident log.")
+    parser.add_argument("--version", action="version", version=f"gcsguard {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("-c", "--config", default=os.environ.get("GCSGUARD_CONFIG", DEFAULT_PATH),
+                       help=f"config file (default: $GCSGUARD_CONFIG or {DEFAULT_PATH})")
+        return p
+
+    p = with_config(sub.add_parser("run", help="run the appliance",
+                                   description="Run the appliance from a config file. SIGHUP "
+                                   "reloads config and lists; SIGTERM stops cleanly."))
+    p.set_defaults(func=cmd_run)
+    p = with_config(sub.add_parser("check", help="validate config and lists without serving",
+                                   description="Validate the config file and every list (like "
+                                   "nginx -t). Prints every problem with file, line or key; "
+                                   "exits 1 if there is any."))
+    p.add_argument("-q", "--quiet", action="store_true", help="print problems only")
+    p.set_defaults(func=cmd_check)
+
+    lists = sub.add_parser("lists", help="inspect the loaded lists").add_subparsers(
+        dest="lists_command", required=True, metavar="SUBCOMMAND")
+    p = with_config(lists.add_parser("test", help="verdict for a name or address",
+                                     description="Say whether NAME (a domain or an IP address) is "
+                                     "blocked, by which list file and line, with vendor and "
+                                     "category. Exit 0 if blocked, 1 if not, 2 on error."))
+    p.add_argument("name")
+    p.set_defaults(func=cmd_lists_test)
+
+    p = sub.add_parser("keygen", help="create the log signing key pair",
+                       description="Create an Ed25519 key pair for signed log checkpoints. The "
+                       "private key is written 0600 and never overwritten.")
+    p.add_argument("--key", required=True, help="private key path")
+    p.add_argument("--pub", help="public key path (default: KEY with .pub)")
+    p.set_defaults(func=cmd_keygen)
+
+    add_review_parser(sub)
+    args = parser.parse_args(_default_review_show(sys.argv[1:] if argv is None else argv))
+    try:
+        return args.func(args)
+    except ConfigError as e:
+        print(e, file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+def _default_review_show(argv: list[str]) -> list[str]:
+    """`gcsguard review DIR ...` means `gcsguard review show DIR ...`."""
+    if "review" in argv:
+        i = argv.index("review") + 1
+        if i < len(argv) and argv[i] not in REVIEW_SUBCOMMANDS and argv[i] not in ("-h", "--help"):
+            return [*argv[:i], "show", *argv[i:]]
+    return argv
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .daemon import Appliance
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    policy = load_policy(args.config)
+    if policy.failed_lists:   # fail closed: never start with a vendor list silently missing
+        for r in policy.failed_lists:
+            print(f"{r.path}: {r.fatal}", file=sys.stderr)
+        return 2
+
+    async def serve() -> None:
+        await Appliance(policy).serve()
+
+    asyncio.run(serve())
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    policy = load_policy(args.config)
+    problems = policy_problems(policy)
+    if not args.quiet:
+        print(describe(policy.config))
+        print()
+        for r in policy.reports:
+            print(f"{r.kind:5} {r.status:13} {r.entries:>8} entries {r.bad_lines:>4} bad  {r.path}")
+    for line in problems:
+        print(line, file=sys.stderr)
+    print(f"{'FAILED' if problems else 'OK'}: {args.config}: {len(problems)} problem(s)",
+          file=sys.stderr if problems else sys.stdout)
+    return 1 if problems else 0
+
+
+def policy_problems(policy: Policy) -> list[str]:
+    problems = []
+    for r in policy.reports:
+        problems += r.errors
+        if r.bad_lines > len(r.errors):
+            problems.append(f"{r.path}: ... and {r.bad_lines - len(r.errors)} more bad lines")
+        if r.fatal:
+            problems.append(f"{r.path}: {r.fatal}")
+    key = policy.config.log.signing_key_file
+    try:
+        signing.load_private(key)
+    except (OSError, ValueError) as e:
+        problems.append(f"{policy.config.path}: [log] signing_key_file: {key}: "
+                        f"{getattr(e, 'strerror', None) or e} (create it with gcsguard keygen)")
+    return problems
+
+
+def cmd_lists_test(args: argparse.Namespace) -> int:
+    lists = load_policy(args.config).lists
+    blocked = _describe_verdict(lists, args.name)
+    return 0 if blocked else 1
+
+
+def _describe_verdict(lists: ListSet, name: str) -> bool:
+    try:
+        match = lists.ips.match(name)
+    except ValueError:
+        match = None
+    else:
+        if match:
+            print(f"blocked {name}: in {match.entry}, vendor={match.source.vendor} "
+                  f"category={match.source.category} list={match.where}")
+        else:
+            print(f"not blocked {name}: in no IP list")
+        return match is not None
+    verdict = lists.check_name(name)
+    b, a = verdict.block, verdict.allow
+    if verdict.blocked:
+        print(f"blocked {name}: by entry {b.entry}, vendor={b.source.vendor} "
+              f"category={b.source.category} list={b.where}")
+    elif a and b:
+        print(f"allowed {name}: allowlist entry {a.entry} at {a.where} overrides "
+              f"{b.entry} (vendor={b.source.vendor}) at {b.where}")
+    elif a:
+        print(f"allowed {name}: allowlist entry {a.entry} at {a.where}")
+    else:
+        print(f"not blocked {name}: in no list")
+    return verdict.blocked
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    pub = args.pub or os.path.splitext(args.key)[0] + ".pub"
+    try:
+        kid = signing.generate_key(args.key, pub)
+    except FileExistsError:
+        print(f"{args.key}: exists; not overwritten (move it away to rotate keys)", file=sys.stderr)
+        return 2
+    print(f"key {kid}: private {args.key} (0600), public {pub}")
+    return 0

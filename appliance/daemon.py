@@ -1,0 +1,104 @@
+"""The appliance process: assembles the parts in one place and runs them.
+
+Order matters: sinks first (so no event is published before something listens),
+then producers (the local event socket; later the resolver and packet readers),
+then the metrics endpoint. Shutdown runs in reverse and drains the log.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from contextlib import suppress
+
+from prometheus_client import CollectorRegistry, Counter
+
+from . import __version__
+from .events.bus import EventBus
+from .events.clock import Clock
+from .events.event import Event
+from .events.socket import EventSocketServer
+from .evlog import signing
+from .evlog.sink import LogSink
+from .evlog.writer import LogMetrics, LogWriter
+from .metrics import MetricsServer, new_registry
+from .config import ConfigError
+from .policy import Policy, PolicyHolder, load_policy
+
+log = logging.getLogger("gcsguard")
+
+
+async def count_events(queue: "asyncio.Queue[Event]", registry: CollectorRegistry) -> None:
+    """The metrics sink: events by type and action (both bounded vocabularies)."""
+    total = Counter("gcsguard_events_total", "Events by type and action", ["type", "action"],
+                    registry=registry)
+    while True:
+        event = await queue.get()
+        total.labels(event.type, event.action).inc()
+
+
+class Appliance:
+    def __init__(self, policy: Policy, clock: Clock | None = None,
+                 registry: CollectorRegistry | None = None) -> None:
+        config = policy.config
+        self.registry = registry or new_registry()
+        self.clock = clock or Clock()
+        self.bus = EventBus(self.clock, self.registry)
+        writer = LogWriter(config.log.directory, signing.load_private(config.log.signing_key_file),
+                           config.appliance.station, self.clock, LogMetrics(self.registry),
+                           max_file_bytes=config.log.max_file_bytes, fsync=config.log.fsync,
+                           fsync_interval=config.log.fsync_interval)
+        self.log_sink = LogSink(writer, self.bus.add_sink("log", config.events.queue_size),
+                                checkpoint_interval=config.log.checkpoint_interval,
+                                retention_days=config.log.retention_days)
+        self._metrics_queue = self.bus.add_sink("metrics", config.events.queue_size)
+        self.holder = PolicyHolder(policy, self.bus, self.registry)
+        self.socket = EventSocketServer(config.events.socket, self.bus, self.registry)
+        self.metrics = MetricsServer(self.registry, config.metrics.listen,
+                                     config.metrics.basic_auth_user, config.metrics.basic_auth_password)
+        self._stop = asyncio.Event()
+
+    async def serve(self) -> None:
+        events = self.holder.policy.config.events
+        tasks = [asyncio.create_task(self.log_sink.run(), name="log"),
+                 asyncio.create_task(count_events(self._metrics_queue, self.registry), name="metrics"),
+                 asyncio.create_task(self.bus.report_drops(events.drop_report_interval), name="drops")]
+        await self.socket.start()
+        await self.metrics.start()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stop.set)
+        self.bus.emit("appliance.started", reason="start", details={
+            "version": __version__, "config_sha256": self.holder.policy.config.sha256,
+            "lists_sha256": self.holder.policy.lists.sha256})
+        self.holder.announce()
+        log.info("gcsguard %s running; metrics on %s", __version__, ", ".join(
+            self.holder.policy.config.metrics.listen) or "(disabled)")
+        try:
+            await self._stop.wait()
+        finally:
+            self.bus.emit("appliance.stopped", reason="stop")
+            self.metrics.close()
+            self.socket.close()
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with suppress(asyncio.CancelledError):
+                    await task
+
+    async def reload(self) -> bool:
+        """SIGHUP: lists load in a thread so the loop keeps serving meanwhile."""
+        current = self.holder.policy
+        try:
+            new = await asyncio.to_thread(load_policy, current.config.path, current)
+        except ConfigError as e:
+            log.error("reload rejected; the running policy stays:\n%s", e)
+            self.holder.reject(e)
+            return False
+        self.holder.apply(new)     # on the loop: the bus is not thread-safe
+        log.info("reload applied (config %s)", new.config.sha256[:12])
+        return True
+
+    def stop(self) -> None:
+        self._stop.set()

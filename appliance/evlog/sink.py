@@ -1,0 +1,59 @@
+"""The log as a bus sink: drains its queue in batches into the writer.
+
+All writer calls happen here, one at a time, in a worker thread, so a slow
+disk or fsync never stalls the event loop that serves DNS.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+
+from ..events.event import Event
+from .writer import LogWriter
+
+BATCH = 512
+
+
+class LogSink:
+    def __init__(self, writer: LogWriter, queue: "asyncio.Queue[Event]", *,
+                 checkpoint_interval: float, retention_days: int) -> None:
+        self.writer, self.queue = writer, queue
+        self.checkpoint_interval, self.retention_days = checkpoint_interval, retention_days
+
+    async def run(self) -> None:
+        await asyncio.to_thread(self.writer.open)
+        next_checkpoint = time.monotonic() + self.checkpoint_interval
+        try:
+            while True:
+                timeout = max(0.0, next_checkpoint - time.monotonic())
+                try:
+                    first = await asyncio.wait_for(self.queue.get(), timeout)
+                except asyncio.TimeoutError:
+                    first = None
+                if first is not None:
+                    await asyncio.to_thread(self.writer.write, self._batch(first))
+                if time.monotonic() >= next_checkpoint:
+                    await asyncio.to_thread(self._maintain)
+                    next_checkpoint = time.monotonic() + self.checkpoint_interval
+        finally:
+            await self.drain()
+            await asyncio.to_thread(self.writer.close)
+
+    def _batch(self, first: Event) -> list[Event]:
+        batch = [first]
+        while len(batch) < BATCH:
+            try:
+                batch.append(self.queue.get_nowait())
+            except asyncio.QueueEmpty:
+                break
+        return batch
+
+    def _maintain(self) -> None:
+        self.writer.checkpoint("interval")
+        if self.retention_days > 0:
+            self.writer.prune(self.retention_days, self.writer.clock.stamp().time[:10])
+
+    async def drain(self) -> None:
+        """Write whatever is queued (at shutdown)."""
+        while not self.queue.empty():
+            await asyncio.to_thread(self.writer.write, self._batch(self.queue.get_nowait()))

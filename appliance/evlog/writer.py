@@ -1,0 +1,229 @@
+"""Appends events to the hash-chained log; signs checkpoints; prunes by retention.
+
+Blocking file I/O: the sink runs these methods in a worker thread, one at a time.
+A failed write (full disk, I/O error) is rolled back to the last complete record,
+so the chain on disk stays intact; the lost records are counted and, once a write
+succeeds again, a `log.loss` record says how many were lost and when.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from ..events.clock import Clock
+from ..events.event import Event
+from . import chain, signing
+
+
+class LogMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.written = Counter("gcsguard_log_records_written_total", "Records appended to the log",
+                               registry=registry)
+        self.bytes = Counter("gcsguard_log_written_bytes_total", "Bytes appended to the log",
+                             registry=registry)
+        self.failures = Counter("gcsguard_log_write_failures_total",
+                                "Log writes that failed (disk full, I/O error)", registry=registry)
+        self.lost = Counter("gcsguard_log_records_lost_total",
+                            "Records lost because a log write failed", registry=registry)
+        self.checkpoint_time = Gauge("gcsguard_log_last_checkpoint_timestamp_seconds",
+                                     "Unix time of the last signed checkpoint", registry=registry)
+        self.checkpoint_failures = Counter("gcsguard_log_checkpoint_failures_total",
+                                           "Signed checkpoints that could not be written",
+                                           registry=registry)
+
+
+@dataclass
+class _Loss:
+    records: int = 0
+    first_time: str = ""
+    last_time: str = ""
+    errors: set[str] = field(default_factory=set)
+
+
+class LogWriter:
+    def __init__(self, directory: str, key: Ed25519PrivateKey, station: str, clock: Clock,
+                 metrics: LogMetrics, *, max_file_bytes: int = 64 << 20,
+                 fsync: str = "interval", fsync_interval: float = 1.0) -> None:
+        self.directory, self.key, self.station, self.clock = directory, key, station, clock
+        self.metrics, self.max_file_bytes = metrics, max_file_bytes
+        self.fsync_policy, self.fsync_interval = fsync, fsync_interval
+        self.n, self.head = 0, chain.GENESIS
+        self._fd = -1
+        self._name, self._day, self._index, self._size = "", "", 0, 0
+        self._last_sync = 0.0
+        self._loss = _Loss()
+
+    # -- opening and continuing the chain ---------------------------------------------------
+    def open(self) -> None:
+        os.makedirs(self.directory, mode=0o750, exist_ok=True)
+        torn: dict[str, Any] | None = None
+        files = chain.log_files(self.directory)
+        if files:   # name the next file after the newest one, whatever state it is in
+            newest = chain.FILE_RE.match(files[-1])
+            self._day, self._index = newest.group(1), int(newest.group(2))
+        for name in reversed(files):
+            path = os.path.join(self.directory, name)
+            record, line, good_size = chain.last_record(path)
+            actual = os.path.getsize(path)
+            if good_size != actual and name == files[-1]:
+                torn = {"file": name, "offset": good_size, "bytes": actual - good_size}
+            if record is not None:
+                self.n, self.head = record["n"], chain.line_hash(line)
+                if torn is None and name == files[-1] and self._size_ok(actual):
+                    self._open_file(name)
+                break
+        with open(os.path.join(self.directory, "pubkey.pem"), "wb") as f:
+            f.write(signing.public_pem(self.key.public_key()))
+        if torn:   # the fragment stays where it is, as found; the chain says so
+            self.write([self.clock_event("log.torn_tail", action="error", reason="torn-write",
+                                         details=torn)])
+
+    def _size_ok(self, size: int) -> bool:
+        return size < self.max_file_bytes
+
+    def _open_file(self, name: str) -> None:
+        if self._fd >= 0:
+            self._sync(force=True)
+            os.close(self._fd)
+        path = os.path.join(self.directory, name)
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        self._name, self._size = name, os.fstat(self._fd).st_size
+
+    def _rotate_if_needed(self, day: str) -> None:
+        # A day earlier than the current file's (the clock was set back) keeps the current
+        # file: name order must stay chain order.
+        if self._fd >= 0 and day <= self._day and self._size_ok(self._size):
+            return
+        if self._fd >= 0:
+            self.checkpoint("rotation")
+        if day > self._day:
+            self._day, self._index = day, 0
+        else:
+            self._index += 1
+        while os.path.exists(os.path.join(self.directory, chain.file_name(self._day, self._index))):
+            self._index += 1
+        self._open_file(chain.file_name(self._day, self._index))
+
+    # -- writing -------------------------------------------------------------------------
+    def clock_event(self, type: str, **fields: Any) -> Event:
+        """An event the log writes about itself (seq 0: it never went through the bus)."""
+        return Event(type=type, stamp=self.clock.stamp(), source="log", **fields)
+
+    def write(self, events: list[Event]) -> bool:
+        if self._loss.records:
+            events = [self._loss_event(), *events]
+        day = events[0].stamp.time[:10]
+        n, head, lines = self.n, self.head, []
+        for event in events:
+            n += 1
+            line = chain.encode(n, head, event.to_dict())
+            head = chain.line_hash(line)
+            lines.append(line)
+        blob = b"\n".join(lines) + b"\n"
+        try:
+            self._rotate_if_needed(day)
+            self._append(blob)
+        except OSError as e:
+            self._record_loss(events, e)
+            return False
+        self.n, self.head = n, head
+        self._size += len(blob)
+        self._loss = _Loss()
+        self.metrics.written.inc(len(events))
+        self.metrics.bytes.inc(len(blob))
+        self._sync()
+        return True
+
+    def _append(self, blob: bytes) -> None:
+        done = 0
+        try:
+            while done < len(blob):
+                done += os.write(self._fd, blob[done:])
+        except OSError:
+            if done:   # roll back a partial record so the file ends on a complete line
+                os.ftruncate(self._fd, self._size)
+            raise
+
+    def _record_loss(self, events: list[Event], error: OSError) -> None:
+        self.metrics.failures.inc()
+        lost = [e for e in events if e.type != "log.loss"]
+        self.metrics.lost.inc(len(lost))
+        loss = self._loss
+        loss.records += len(lost)
+        loss.first_time = loss.first_time or (lost[0].stamp.time if lost else "")
+        loss.last_time = lost[-1].stamp.time if lost else loss.last_time
+        loss.errors.add(os.strerror(error.errno) if error.errno else str(error))
+
+    def _loss_event(self) -> Event:
+        loss = self._loss
+        return self.clock_event("log.loss", action="error", reason="write-failed", details={
+            "records_lost": loss.records, "first_time": loss.first_time,
+            "last_time": loss.last_time, "errors": sorted(loss.errors)})
+
+    def _sync(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if self._fd < 0 or (self.fsync_policy == "never" and not force):
+            return
+        if force or self.fsync_policy == "always" or now - self._last_sync >= self.fsync_interval:
+            try:
+                os.fsync(self._fd)
+            except OSError:
+                self.metrics.failures.inc()
+            self._last_sync = now
+
+    # -- checkpoints and retention ---------------------------------------------------------
+    def checkpoint(self, reason: str = "interval") -> bool:
+        if self.n == 0:
+            return True
+        self._sync(force=True)
+        stamp = self.clock.stamp()
+        cp = signing.sign_checkpoint(self.key, n=self.n, head=self.head, file=self._name,
+                                     time=stamp.time, station=self.station, reason=reason)
+        path = os.path.join(self.directory, chain.CHECKPOINTS)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+            try:
+                os.write(fd, json.dumps(cp, separators=(",", ":")).encode() + b"\n")
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError:
+            self.metrics.checkpoint_failures.inc()
+            return False
+        self.metrics.checkpoint_time.set(time.time())
+        return True
+
+    def prune(self, keep_days: int, today: str) -> list[str]:
+        """Delete whole files older than keep_days, recording it in the chain first."""
+        cutoff = _day_minus(today, keep_days)
+        old = [f for f in chain.log_files(self.directory) if f[7:17] < cutoff and f != self._name]
+        if not old:
+            return []
+        record, line, _ = chain.last_record(os.path.join(self.directory, old[-1]))
+        if record is None:
+            return []
+        event = self.clock_event("log.pruned", reason="retention", details={
+            "files": old, "through_n": record["n"], "through_head": chain.line_hash(line),
+            "keep_days": keep_days})
+        if not (self.write([event]) and self.checkpoint("prune")):
+            return []
+        for name in old:
+            os.unlink(os.path.join(self.directory, name))
+        return old
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            self.checkpoint("shutdown")
+            os.close(self._fd)
+            self._fd = -1
+
+
+def _day_minus(day: str, days: int) -> str:
+    from datetime import date, timedelta
+    return (date.fromisoformat(day) - timedelta(days=days)).isoformat()

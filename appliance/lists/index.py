@@ -1,0 +1,123 @@
+"""Compact, fast lookup structures for loaded lists.
+
+Memory matters (1,000,000 names must fit in 200 MB), so an entry is one dict
+item, name -> small int (source index and a subdomains-only flag), and every
+entry of a file shares that one int object. The line number of a match is found
+on demand in the source's bytes (only `lists test` and first sightings need it).
+Blocking a name blocks every name under it, so a lookup tries the name and then
+each parent, most specific first.
+"""
+from __future__ import annotations
+
+import functools
+import ipaddress
+from dataclasses import dataclass, field
+
+from .parse import LineError, parse_domain_entries, parse_ip_entry, strip_comment
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Source:
+    path: str
+    vendor: str
+    category: str
+    kind: str            # "block" | "allow"
+    type: str            # "domain" | "ip"
+    sha256: str
+    entries: int
+    bad_lines: int
+    raw: bytes = field(repr=False, default=b"")   # the bytes loaded, to find lines and to fall back to
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    entry: str           # the listed name or network that matched
+    source: Source
+
+    @property
+    def line(self) -> int:
+        return find_line(self.source, self.entry)
+
+    @property
+    def where(self) -> str:
+        return f"{self.source.path}:{self.line}"
+
+
+def pack(source_index: int, subdomains_only: bool = False) -> int:
+    return (source_index << 1) | int(subdomains_only)
+
+
+@functools.lru_cache(maxsize=4096)
+def find_line(source: Source, entry: str) -> int:
+    """The first line of the source that lists `entry` (0 if it cannot be found)."""
+    text = source.raw.decode("utf-8", "replace")
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.isascii() and entry.split("/")[0] not in line.lower():
+            continue
+        listed = strip_comment(line)
+        try:
+            if not listed:
+                continue
+            if source.type == "ip":
+                if str(parse_ip_entry(listed)) == entry:
+                    return number
+            elif entry in (name for name, _ in parse_domain_entries(listed)):
+                return number
+        except LineError:
+            continue
+    return 0
+
+
+class DomainIndex:
+    def __init__(self, table: dict[str, int], sources: list[Source]) -> None:
+        self.table, self.sources = table, sources
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def match(self, name: str) -> Match | None:
+        """`name` must already be lower-case without the trailing dot."""
+        table = self.table
+        value = table.get(name)
+        if value is not None and not value & 1:
+            return self._match(name, value)
+        dot = name.find(".")
+        while dot >= 0:
+            suffix = name[dot + 1:]
+            value = table.get(suffix)
+            if value is not None:
+                return self._match(suffix, value)
+            dot = name.find(".", dot + 1)
+        return None
+
+    def _match(self, entry: str, value: int) -> Match:
+        return Match(entry, self.sources[value >> 1])
+
+
+class IPIndex:
+    """Addresses and networks, looked up by masking with each prefix length present."""
+
+    def __init__(self) -> None:
+        self._by_len: dict[tuple[int, int], dict[int, int]] = {}   # (version, prefixlen) -> {net: packed}
+        self.sources: list[Source] = []
+
+    def add(self, network: ipaddress.IPv4Network | ipaddress.IPv6Network, packed: int) -> None:
+        key = (network.version, network.prefixlen)
+        self._by_len.setdefault(key, {}).setdefault(int(network.network_address), packed)
+
+    def __len__(self) -> int:
+        return sum(len(t) for t in self._by_len.values())
+
+    def match(self, address: str) -> Match | None:
+        ip = ipaddress.ip_address(address)
+        bits = 32 if ip.version == 4 else 128
+        value = int(ip)
+        for (version, plen), table in sorted(self._by_len.items(), key=lambda kv: -kv[0][1]):
+            if version != ip.version:
+                continue
+            net = value & (((1 << plen) - 1) << (bits - plen)) if plen else 0
+            packed = table.get(net)
+            if packed is not None:
+                network = ipaddress.ip_network((net, plen))
+                return Match(str(network), self.sources[packed >> 1])
+        return None

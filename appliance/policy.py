@@ -1,0 +1,117 @@
+"""The policy in force: the config and the lists, loaded, validated and swapped as one.
+
+A reload builds the new policy completely before anything changes; if the config
+is invalid the running policy stays and a `config.rejected` event says why.
+Every successful load emits events carrying the SHA-256 of what was loaded, so an
+auditor can tell which policy was in force at any moment.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.core import GaugeMetricFamily
+
+from .config import Config, ConfigError, load_config
+from .events.bus import EventBus
+from .lists import FileReport, ListSet, load
+
+# Sections whose change needs a restart (listening sockets, open files).
+RESTART_SECTIONS = ("log", "events", "metrics")
+
+
+@dataclasses.dataclass(frozen=True)
+class Policy:
+    config: Config
+    lists: ListSet
+    reports: tuple[FileReport, ...]
+
+    @property
+    def failed_lists(self) -> list[FileReport]:
+        return [r for r in self.reports if r.status != "loaded"]
+
+
+def load_policy(config_path: str, previous: Policy | None = None) -> Policy:
+    """Raises ConfigError (config invalid); list failures are in the reports."""
+    config = load_config(config_path)
+    lists, reports = load(list(config.lists.block), list(config.lists.allow),
+                          config.lists.max_bad_lines, previous.lists if previous else None)
+    return Policy(config, lists, tuple(reports))
+
+
+class PolicyHolder:
+    def __init__(self, policy: Policy, bus: EventBus, registry: CollectorRegistry) -> None:
+        self.policy, self.bus = policy, bus
+        self._reloads = Counter("gcsguard_config_reloads_total", "Reload attempts by result",
+                                ["result"], registry=registry)
+        for result in ("success", "failure"):
+            self._reloads.labels(result)
+        self._last_ok = Gauge("gcsguard_config_last_reload_successful",
+                              "1 if the last reload was applied, 0 if it was rejected",
+                              registry=registry)
+        self._last_ok_time = Gauge("gcsguard_config_last_reload_success_timestamp_seconds",
+                                   "Unix time the policy in force was loaded", registry=registry)
+        registry.register(_ListsCollector(self))
+        self._last_ok.set(1)
+        self._last_ok_time.set(time.time())
+
+    def announce(self) -> None:
+        """Events recording the policy now in force."""
+        p = self.policy
+        self.bus.emit("config.loaded", reason="load", details={
+            "path": p.config.path, "sha256": p.config.sha256})
+        self.bus.emit("lists.loaded", reason="load", details={
+            "sha256": p.lists.sha256,
+            "files": [{"path": r.path, "kind": r.kind, "status": r.status, "sha256": r.sha256,
+                       "entries": r.entries, "bad_lines": r.bad_lines} for r in p.reports]})
+        for r in p.failed_lists:
+            self.bus.emit("lists.rejected", action="error", reason=r.status,
+                          details={"path": r.path, "why": r.fatal, "errors": r.errors})
+
+    def reject(self, error: ConfigError) -> None:
+        self._reloads.labels("failure").inc()
+        self._last_ok.set(0)
+        self.bus.emit("config.rejected", action="error", reason="invalid", details={
+            "path": self.policy.config.path, "errors": error.errors,
+            "kept_sha256": self.policy.config.sha256})
+
+    def apply(self, new: Policy) -> None:
+        old, self.policy = self.policy, new
+        self._reloads.labels("success").inc()
+        self._last_ok.set(1)
+        self._last_ok_time.set(time.time())
+        self.announce()
+        pending = [s for s in RESTART_SECTIONS if getattr(old.config, s) != getattr(new.config, s)]
+        if pending:
+            self.bus.emit("config.restart_required", reason="restart-needed",
+                          details={"sections": pending})
+
+
+class _ListsCollector:
+    """List gauges read at scrape time, so a removed list leaves no stale series."""
+
+    def __init__(self, holder: PolicyHolder) -> None:
+        self.holder = holder
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        entries = GaugeMetricFamily("gcsguard_list_entries", "Entries loaded from a list file",
+                                    labels=["list", "kind", "vendor", "category"])
+        bad = GaugeMetricFamily("gcsguard_list_bad_lines", "Lines of a list file that were skipped",
+                                labels=["list"])
+        ok = GaugeMetricFamily("gcsguard_list_load_ok",
+                               "1 if the list file's current version loaded, 0 if it failed "
+                               "(its previous version, if any, stays active)", labels=["list"])
+        by_path = {s.path: s for s in self.holder.policy.lists.sources}
+        for r in self.holder.policy.reports:
+            name = os.path.basename(r.path)
+            source = by_path.get(r.path)
+            if source:
+                entries.add_metric([name, r.kind, source.vendor, source.category], source.entries)
+                bad.add_metric([name], source.bad_lines)
+            ok.add_metric([name], 1 if r.status == "loaded" else 0)
+        return [entries, bad, ok]

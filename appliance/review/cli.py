@@ -1,0 +1,75 @@
+"""`gcsguard review`: offline review and verification of a copy of the logs."""
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime, timezone
+
+from ..evlog import signing
+from ..evlog.verify import verify
+from .output import EVENT_COLUMNS, event_row, write
+from .query import Filter, records, summarize
+
+SUBCOMMANDS = ("show", "verify")
+
+
+def add_review_parser(sub: argparse._SubParsersAction) -> None:
+    review = sub.add_parser("review", help="review or verify a copy of the logs offline",
+                            description="Review a log directory offline. `gcsguard review DIR` "
+                            "is short for `gcsguard review show DIR`.")
+    rsub = review.add_subparsers(dest="review_command", required=True, metavar="SUBCOMMAND")
+    p = rsub.add_parser("show", help="filter, list and summarize events",
+                        description="List or summarize the events of a log directory.")
+    p.add_argument("directory")
+    p.add_argument("--from", dest="since", type=_time, help="start time (RFC 3339 or YYYY-MM-DD), inclusive")
+    p.add_argument("--to", dest="until", type=_time, help="end time, exclusive")
+    p.add_argument("--device", default="", help="device id (mac:...), inventory name or IP")
+    p.add_argument("--vendor", default="")
+    p.add_argument("--action", default="", help="allow, block, redirect, log, info, error")
+    p.add_argument("--type", default="", help="event type, or a prefix ending in '.' (dns.)")
+    p.add_argument("--name", default="", help="glob on the name, e.g. '*.dji.com'")
+    p.add_argument("--summary", choices=("vendor", "device", "hour", "type"),
+                   help="counts per vendor, device, hour or type instead of events")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.set_defaults(func=cmd_show)
+    p = rsub.add_parser("verify", help="check the hash chain and signed checkpoints",
+                        description="Verify a log directory: names the first broken record and "
+                        "what was done (edited, deleted, inserted or reordered, truncated, "
+                        "rewritten). Exit 0 if intact, 1 if not.")
+    p.add_argument("directory")
+    p.add_argument("--pubkey", help="trusted public key (PEM) to authenticate the checkpoints")
+    p.add_argument("--checkpoints", help="a copy of checkpoints.jsonl kept off the box")
+    p.set_defaults(func=cmd_verify)
+
+
+def _time(text: str) -> float:
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not RFC 3339 or YYYY-MM-DD") from None
+    return (dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    f = Filter(args.since, args.until, args.device, args.vendor, args.action, args.type, args.name)
+    rows = (r for r in records(args.directory) if f.matches(r))
+    if args.summary:
+        write(summarize(rows, args.summary), args.format, sys.stdout)
+    elif args.format == "json":
+        write(rows, "json", sys.stdout)
+    else:
+        write(map(event_row, rows), args.format, sys.stdout, EVENT_COLUMNS)
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    pubkey = signing.load_public(args.pubkey) if args.pubkey else None
+    report = verify(args.directory, pubkey, args.checkpoints)
+    for note in report.notes:
+        print(f"note: {note}")
+    for problem in report.problems:
+        print(f"BROKEN: {problem}")
+    state = "INTACT" if report.ok else "NOT INTACT"
+    print(f"{state}: {report.records} records (n={report.first_n}..{report.last_n}) in "
+          f"{report.files} files; {report.checkpoints_ok} signed checkpoints match")
+    return 0 if report.ok else 1
