@@ -60,8 +60,8 @@ class Appliance:
 
     async def serve(self) -> None:
         events = self.holder.policy.config.events
-        tasks = [asyncio.create_task(self.log_sink.run(), name="log"),
-                 asyncio.create_task(count_events(self._metrics_queue, self.registry), name="metrics"),
+        log_task = asyncio.create_task(self.log_sink.run(), name="log")
+        tasks = [asyncio.create_task(count_events(self._metrics_queue, self.registry), name="metrics"),
                  asyncio.create_task(self.bus.report_drops(events.drop_report_interval), name="drops")]
         await self.socket.start()
         await self.metrics.start()
@@ -81,6 +81,8 @@ class Appliance:
             self.bus.emit("appliance.stopped", reason="stop")
             self.metrics.close()
             self.socket.close()
+            self.log_sink.stop()
+            await log_task                       # drains the queue, signs a final checkpoint
             for task in tasks:
                 task.cancel()
             for task in tasks:

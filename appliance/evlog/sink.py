@@ -19,25 +19,37 @@ class LogSink:
                  checkpoint_interval: float, retention_days: int) -> None:
         self.writer, self.queue = writer, queue
         self.checkpoint_interval, self.retention_days = checkpoint_interval, retention_days
+        self._stop = asyncio.Event()
 
     async def run(self) -> None:
+        """Until stop(): write batches, checkpoint on schedule; then drain and close.
+
+        Stopping is a flag, not task cancellation: cancelling a task blocked in
+        wait_for(queue.get()) can lose the cancellation (or an event) if both
+        happen at once, and the final events must reach the disk.
+        """
         await asyncio.to_thread(self.writer.open)
+        stop = asyncio.create_task(self._stop.wait())
         next_checkpoint = time.monotonic() + self.checkpoint_interval
         try:
-            while True:
+            while not stop.done():
+                get = asyncio.create_task(self.queue.get())
                 timeout = max(0.0, next_checkpoint - time.monotonic())
-                try:
-                    first = await asyncio.wait_for(self.queue.get(), timeout)
-                except asyncio.TimeoutError:
-                    first = None
-                if first is not None:
-                    await asyncio.to_thread(self.writer.write, self._batch(first))
+                await asyncio.wait({get, stop}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                if not get.done():
+                    get.cancel()                # Queue.get gives nothing up when cancelled
+                elif not get.cancelled():
+                    await asyncio.to_thread(self.writer.write, self._batch(get.result()))
                 if time.monotonic() >= next_checkpoint:
                     await asyncio.to_thread(self._maintain)
                     next_checkpoint = time.monotonic() + self.checkpoint_interval
         finally:
+            stop.cancel()
             await self.drain()
             await asyncio.to_thread(self.writer.close)
+
+    def stop(self) -> None:
+        self._stop.set()
 
     def _batch(self, first: Event) -> list[Event]:
         batch = [first]

@@ -3,7 +3,7 @@
 Needs nothing but the files (and, to prove authenticity, the public key obtained
 from somewhere other than the log itself). Reports the first broken record by
 file, line and record number, and classifies what was done to it:
-edited, deleted, inserted/reordered, truncated tail, rewritten.
+edited, deleted, reordered, inserted, truncated tail, rewritten.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from . import chain, signing
 
 @dataclass
 class Problem:
-    kind: str          # edited | deleted | inserted-or-reordered | truncated | rewritten | torn | unsigned
+    kind: str          # edited | deleted | reordered | inserted | truncated | rewritten | torn | unsigned
     where: str         # "file:line" or the checkpoint file
     message: str
 
@@ -101,17 +101,27 @@ def _verify_chain(directory: str, report: Report) -> dict[int, _Record]:
                     report.notes.append(f"{where}: log starts at record {n}; records before it "
                                         "must have been pruned")
             elif n > expected_n:
-                report.problems.append(Problem("deleted", where,
-                    f"record {n} follows record {expected_n - 1}: records {expected_n}..{n - 1} are missing"))
+                later = _find_n(directory, files, expected_n)
+                if later:
+                    report.problems.append(Problem("reordered", where,
+                        f"record {n} appears where record {expected_n} belongs "
+                        f"(record {expected_n} is later, at {later})"))
+                else:
+                    report.problems.append(Problem("deleted", where,
+                        f"record {n} follows record {expected_n - 1}: "
+                        f"records {expected_n}..{n - 1} are missing"))
                 return by_n
             elif n < expected_n:
-                report.problems.append(Problem("inserted-or-reordered", where,
-                    f"record {n} appears where record {expected_n} belongs"))
+                first = by_n.get(n)
+                report.problems.append(Problem("inserted", where,
+                    f"a second record {n} (the first is at {first.where if first else '?'}): "
+                    "one of them was inserted"))
                 return by_n
             elif prev != prev_hash:
-                report.problems.append(Problem("edited", where,
-                    f"record {n} does not chain to record {n - 1} (its prev hash differs): "
-                    f"record {n - 1} or {n} was altered, or one was inserted and renumbered"))
+                previous = by_n.get(n - 1)
+                report.problems.append(Problem("edited", previous.where if previous else where,
+                    f"record {n - 1} was altered: its hash no longer matches the prev field "
+                    f"of record {n} ({where})"))
                 return by_n
             prev_hash = chain.line_hash(raw)
             by_n[n] = _Record(where, prev_hash)
@@ -127,6 +137,18 @@ def _verify_chain(directory: str, report: Report) -> dict[int, _Record]:
             f"the log starts at record {start[0]} but no log.pruned record accounts for "
             f"records 1..{start[0] - 1}"))
     return by_n
+
+
+def _find_n(directory: str, files: list[str], n: int) -> str:
+    """Where record n is, anywhere in the log ('' if nowhere): tells reordered from deleted."""
+    for name in files:
+        for number, raw, _ in chain.read_lines(os.path.join(directory, name)):
+            try:
+                if json.loads(raw).get("n") == n:
+                    return f"{name}:{number}"
+            except (ValueError, AttributeError):
+                continue
+    return ""
 
 
 def _verify_checkpoints(path: str, pubkey: Ed25519PublicKey | None,

@@ -1,0 +1,91 @@
+"""Shared fixtures: a controllable clock, a signing key, and a runnable config."""
+from __future__ import annotations
+
+import os
+import socket
+import textwrap
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from appliance.events.clock import Clock
+from appliance.evlog import signing
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHIPPED_LISTS = [os.path.join(REPO, "blocklists", d) for d in ("vendors", "sdk", "bypass")]
+
+
+class FakeTime:
+    """Wall and monotonic time that tests move by hand."""
+
+    def __init__(self, start: float = 1_795_000_000.0) -> None:
+        self.now = start
+        self.mono = 1_000_000_000
+
+    def wall(self) -> float:
+        return self.now
+
+    def mono_ns(self) -> int:
+        return self.mono
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+        self.mono += int(seconds * 1e9)
+
+
+@pytest.fixture
+def fake_time() -> FakeTime:
+    return FakeTime()
+
+
+@pytest.fixture
+def clock(fake_time: FakeTime) -> Clock:
+    return Clock(wall=fake_time.wall, mono_ns=fake_time.mono_ns, boot_id="test-boot",
+                 clock_state=lambda: "synced")
+
+
+@pytest.fixture
+def registry() -> CollectorRegistry:
+    return CollectorRegistry()
+
+
+@pytest.fixture
+def keypair(tmp_path):
+    key, pub = str(tmp_path / "keys" / "log.key"), str(tmp_path / "keys" / "log.pub")
+    signing.generate_key(key, pub)
+    return signing.load_private(key), pub
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def write_config(tmp_path):
+    """Write a config for a daemon that lives entirely under tmp_path; returns its path."""
+    def write(extra: str = "", block: list[str] | None = None, port: int | None = None) -> str:
+        key = tmp_path / "keys" / "log.key"
+        if not key.exists():
+            signing.generate_key(str(key), str(tmp_path / "keys" / "log.pub"))
+        blocks = ", ".join(f'"{b}"' for b in (block if block is not None else SHIPPED_LISTS))
+        path = tmp_path / "gcsguard.toml"
+        path.write_text(textwrap.dedent(f"""\
+            [appliance]
+            station = "test-station"
+            state_dir = "state"
+            [lists]
+            block = [{blocks}]
+            [log]
+            directory = "log"
+            signing_key_file = "keys/log.key"
+            checkpoint_interval = 0.5
+            [events]
+            socket = "events.sock"
+            drop_report_interval = 0.5
+            [metrics]
+            listen = ["127.0.0.1:{port or free_port()}"]
+            """) + textwrap.dedent(extra))
+        return str(path)
+    return write

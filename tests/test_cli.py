@@ -1,0 +1,63 @@
+import os
+import subprocess
+import sys
+
+from appliance.cli import main
+
+HEADER = "# vendor: DJI\n# category: vendor\n"
+
+
+def test_check_passes_a_good_config(write_config, capsys):
+    assert main(["check", "-c", write_config()]) == 0
+    out = capsys.readouterr().out
+    assert "OK:" in out and "dji.list" in out and "signing_key_file" in out
+
+
+def test_check_reports_every_problem_with_file_line_or_key(write_config, tmp_path, capsys):
+    bad = tmp_path / "bad.list"
+    bad.write_text(HEADER + "good.example\nbad..example\n")
+    nohdr = tmp_path / "nohdr.list"
+    nohdr.write_text("x.example\n")
+    path = write_config(block=[str(bad), str(nohdr)])
+    os.unlink(tmp_path / "keys" / "log.key")
+    assert main(["check", "-c", path, "-q"]) == 1
+    err = capsys.readouterr().err
+    assert f"{bad}:4: not a valid domain name" in err
+    assert f"{nohdr}: header lacks # vendor" in err
+    assert "[log] signing_key_file" in err and "gcsguard keygen" in err
+    assert "FAILED" in err and "3 problem(s)" in err
+
+
+def test_check_invalid_config_exits_nonzero(tmp_path, capsys):
+    p = tmp_path / "g.toml"
+    p.write_text("[log]\nfsync = 1\n")
+    assert main(["check", "-c", str(p)]) == 2
+    assert "[log] fsync" in capsys.readouterr().err
+
+
+def test_lists_test_verdicts_and_exit_codes(write_config, capsys):
+    path = write_config()
+    assert main(["lists", "test", "-c", path, "api.mydjiflight.dji.com"]) == 0
+    out = capsys.readouterr().out
+    assert "blocked" in out and "vendor=DJI" in out and "dji.list:" in out
+    assert main(["lists", "test", "-c", path, "debian.org"]) == 1
+    assert "not blocked" in capsys.readouterr().out
+    assert main(["lists", "test", "-c", path, "1.1.1.1"]) == 0
+    assert "category=resolver" in capsys.readouterr().out
+
+
+def test_keygen_never_overwrites(tmp_path, capsys):
+    key = str(tmp_path / "k.key")
+    assert main(["keygen", "--key", key]) == 0
+    assert oct(os.stat(key).st_mode & 0o777) == "0o600" and os.path.exists(tmp_path / "k.pub")
+    before = open(key).read()
+    assert main(["keygen", "--key", key]) == 2
+    assert open(key).read() == before
+
+
+def test_every_subcommand_has_help():
+    for args in (["--help"], ["run", "--help"], ["check", "--help"], ["lists", "test", "--help"],
+                 ["review", "--help"], ["review", "show", "--help"], ["review", "verify", "--help"],
+                 ["keygen", "--help"]):
+        r = subprocess.run([sys.executable, "-m", "appliance", *args], capture_output=True, text=True)
+        assert r.returncode == 0 and "usage: gcsguard" in r.stdout, args

@@ -1,0 +1,182 @@
+"""The appliance process end to end: events in, signed log out, metrics, reloads."""
+import base64
+import hashlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from appliance.events.clock import Clock
+from appliance.events.event import Event
+from appliance.events.socket import EventSender
+from appliance.evlog import signing
+from appliance.evlog.verify import verify
+from appliance.review.query import records
+
+
+class Daemon:
+    def __init__(self, config: str) -> None:
+        self.config = config
+        text = open(config).read()
+        self.port = int(re.search(r'listen = \["127.0.0.1:(\d+)"\]', text).group(1))
+        self.dir = os.path.dirname(config)
+        self.proc = subprocess.Popen([sys.executable, "-m", "appliance", "run", "-c", config],
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def scrape(self, auth: str | None = None) -> str:
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}/metrics")
+        if auth:
+            request.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
+        with urllib.request.urlopen(request, timeout=2) as r:
+            return r.read().decode()
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, self.proc.stdout.read()
+            try:
+                self.scrape()
+                return
+            except urllib.error.HTTPError:
+                return                          # answering (with 401): up
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError("daemon did not come up")
+
+    def log_records(self):
+        return list(records(os.path.join(self.dir, "log")))
+
+    def wait_for(self, predicate, what: str, timeout: float = 10):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [r for r in self.log_records() if predicate(r)]
+            if found:
+                return found
+            time.sleep(0.1)
+        raise AssertionError(f"no {what} in the log")
+
+    def stop(self, sig=signal.SIGTERM) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout=10)
+        finally:
+            self.proc.stdout.close()
+
+
+@pytest.fixture
+def daemons():
+    started = []
+    yield lambda config: started.append(Daemon(config)) or started[-1]
+    for d in started:                          # never leave a process behind
+        if d.proc.poll() is None:
+            d.proc.kill()
+            d.proc.wait()
+
+
+def metric(text: str, name: str, labels: str = "") -> float:
+    m = re.search(rf"^{re.escape(name + labels)} (\S+)$", text, re.M)
+    assert m, f"{name}{labels} not exported"
+    return float(m.group(1))
+
+
+def test_events_reloads_and_a_verifiable_log(write_config, tmp_path, daemons):
+    extra = tmp_path / "extra.list"
+    extra.write_text("# vendor: Test\n# category: vendor\nfirst.example\n")
+    config = write_config(block=[str(extra)])
+    d = daemons(config)
+    d.wait_ready()
+    started = d.wait_for(lambda r: r["type"] == "config.loaded", "config.loaded")[0]
+    assert started["details"]["sha256"] == hashlib.sha256(open(config, "rb").read()).hexdigest()
+
+    sender = EventSender(str(tmp_path / "events.sock"))
+    assert sender.send(Event(type="tls.blocked", stamp=Clock().stamp(), action="block",
+                             source="gate", name="mydjiflight.dji.com", vendor="DJI"))
+    d.wait_for(lambda r: r["type"] == "tls.blocked", "event from the socket")
+
+    extra.write_text("# vendor: Test\n# category: vendor\nfirst.example\nsecond.example\n")
+    d.proc.send_signal(signal.SIGHUP)
+    loads = d.wait_for(lambda r: r["type"] == "lists.loaded" and
+                       r["details"]["files"][0]["entries"] == 2, "reloaded lists")
+    assert metric(d.scrape(), "gcsguard_config_reloads_total", '{result="success"}') == 1
+
+    good = open(config).read()
+    with open(config, "a") as f:
+        f.write("[bogus]\n")
+    d.proc.send_signal(signal.SIGHUP)
+    rejected = d.wait_for(lambda r: r["type"] == "config.rejected", "config.rejected")[0]
+    assert any("[bogus]: unknown section" in e for e in rejected["details"]["errors"])
+    text = d.scrape()
+    assert metric(text, "gcsguard_config_last_reload_successful") == 0
+    assert metric(text, "gcsguard_list_entries",
+                  '{category="vendor",kind="block",list="extra.list",vendor="Test"}') == 2
+    open(config, "w").write(good)
+
+    assert d.stop() == 0
+    rs = d.log_records()
+    assert [r["type"] for r in rs][0] == "appliance.started" and rs[-1]["type"] == "appliance.stopped"
+    assert [r["n"] for r in rs] == list(range(1, len(rs) + 1))
+    report = verify(os.path.join(d.dir, "log"), signing.load_public(str(tmp_path / "keys" / "log.pub")))
+    assert report.ok, report.problems
+
+
+def test_metrics_are_promtool_clean(write_config, tmp_path, daemons):
+    d = daemons(write_config())
+    d.wait_ready()
+    text = d.scrape()
+    r = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert metric(text, "gcsguard_build_info", '{python="%s",version="0.1.0"}' %
+                  ".".join(map(str, sys.version_info[:3]))) == 1
+    assert "_created" not in text
+    d.stop()
+
+
+def test_kill_then_restart_continues_the_chain(write_config, tmp_path, daemons):
+    config = write_config()
+    first = daemons(config)
+    first.wait_ready()
+    first.wait_for(lambda r: r["type"] == "lists.loaded", "lists.loaded")
+    time.sleep(0.7)                                       # let a checkpoint happen
+    first.stop(signal.SIGKILL)
+    second = daemons(config)
+    second.wait_ready()
+    assert second.stop() == 0
+    rs = second.log_records()
+    assert [r["type"] for r in rs].count("appliance.started") == 2
+    assert [r["n"] for r in rs] == list(range(1, len(rs) + 1))
+    assert verify(os.path.join(second.dir, "log"),
+                  signing.load_public(str(tmp_path / "keys" / "log.pub"))).ok
+
+
+def test_basic_auth_on_metrics(write_config, tmp_path, daemons):
+    (tmp_path / "pass").write_text("s3cret\n")
+    config = write_config()
+    text = open(config).read().replace("[metrics]\n", '[metrics]\nbasic_auth_user = "prom"\n'
+                                       'basic_auth_password_file = "pass"\n')
+    open(config, "w").write(text)
+    d = daemons(config)
+    d.wait_ready()
+    with pytest.raises(urllib.error.HTTPError) as e:
+        d.scrape()
+    assert e.value.code == 401
+    with pytest.raises(urllib.error.HTTPError):
+        d.scrape("prom:wrong")
+    assert "gcsguard_build_info" in d.scrape("prom:s3cret")
+    d.stop()
+    assert not any("s3cret" in json.dumps(r) for r in d.log_records())
+
+
+def test_refuses_to_start_with_a_broken_block_list(write_config, tmp_path):
+    broken = tmp_path / "broken.list"
+    broken.write_text("no header here\n")
+    r = subprocess.run([sys.executable, "-m", "appliance", "run", "-c", write_config(block=[str(broken)])],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "header lacks" in r.stderr
