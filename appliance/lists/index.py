@@ -51,7 +51,7 @@ def pack(source_index: int, subdomains_only: bool = False) -> int:
 def find_line(source: Source, entry: str) -> int:
     """The first line of the source that lists `entry` (0 if it cannot be found)."""
     text = source.raw.decode("utf-8", "replace")
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(text.split("\n"), 1):
         if line.isascii() and entry.split("/")[0] not in line.lower():
             continue
         listed = strip_comment(line)

@@ -13,7 +13,8 @@ import os
 from dataclasses import dataclass, field
 
 from .index import DomainIndex, IPIndex, Match, Source, pack
-from .parse import (LIST_TYPES, PLAIN_NAME, LineError, header_field, parse_domain_entries,
+from .bulk import special_lines
+from .parse import (LIST_TYPES, LineError, header_field, parse_domain_entries,
                     parse_ip_entry, strip_comment)
 
 LIST_SUFFIXES = (".list", ".txt", ".hosts", ".ips")
@@ -150,8 +151,7 @@ def _parse(path: str, kind: str, data: bytes, budget: int, report: FileReport,
     except UnicodeDecodeError as e:
         report.fatal = f"not UTF-8 text (byte {e.start})"
         return None
-    lines = text.splitlines()
-    del text                               # the lines become the index keys; the text is not needed
+    lines = text.split("\n")
     header = _header(lines[:50])
     list_type = header.get("type", "domain")
     missing = [k for k in ("vendor", "category") if not header.get(k)] if kind == "block" else []
@@ -161,13 +161,20 @@ def _parse(path: str, kind: str, data: bytes, budget: int, report: FileReport,
     if list_type not in LIST_TYPES:
         report.fatal = f"header type {list_type!r} is not one of {', '.join(LIST_TYPES)}"
         return None
-    entries = [] if list_type == "ip" else {}
     whole, under = pack(source_index, False), pack(source_index, True)
-    plain = PLAIN_NAME.fullmatch
-    for number, line in enumerate(lines, 1):
-        if list_type == "domain" and plain(line) and len(line) <= 253:
-            entries.setdefault(line, whole)        # fast path: most lines are bare names
-            continue
+    if list_type == "domain":
+        # Fast path: every line becomes a key at C speed; the few special lines (comments,
+        # other formats, anything not a plain name) are taken out again and parsed one by one.
+        special = sorted(special_lines(text, lines))
+        entries: dict[str, int] | list = dict.fromkeys(lines, whole)
+        entries.pop("", None)
+        for i in special:
+            entries.pop(lines[i], None)
+        numbered = ((i + 1, lines[i]) for i in special)
+    else:
+        entries, numbered = [], enumerate(lines, 1)
+    del text
+    for number, line in numbered:
         entry = strip_comment(line).lower()
         if not entry:
             continue

@@ -16,7 +16,6 @@ LIST_TYPES = ("domain", "ip")
 
 _LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
 _DOMAIN = re.compile(rf"(?:{_LABEL}\.)*{_LABEL}")
-PLAIN_NAME = _DOMAIN          # a bare lower-case name: the loader's fast path
 _HEADER = re.compile(r"^[#!]\s*([a-z_]+)\s*:\s*(.*?)\s*$")
 _HOSTS_ADDRESSES = {"0.0.0.0", "127.0.0.1", "::", "::1", "0:0:0:0:0:0:0:0", "::0"}
 _HOSTS_SKIP = {"localhost", "localhost.localdomain", "local", "broadcasthost", "0.0.0.0",
