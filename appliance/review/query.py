@@ -62,8 +62,6 @@ def summarize(rows: Iterable[dict[str, Any]], by: str) -> list[dict[str, Any]]:
         else:
             key = r.get(by) or "(none)"
         counts.setdefault(key, Counter())[r.get("action", "")] += 1
-    out = []
-    for key in sorted(counts):
-        c = counts[key]
-        out.append({by: key, "total": sum(c.values()), **{a: c[a] for a in sorted(c)}})
-    return out
+    actions = sorted({a for c in counts.values() for a in c})
+    return [{by: key, "total": sum(counts[key].values()), **{a: counts[key][a] for a in actions}}
+            for key in sorted(counts)]

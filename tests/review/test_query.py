@@ -41,7 +41,7 @@ def test_summaries_and_formats(tmp_path, keypair, clock, fake_time):
     make_log(tmp_path, keypair[0], clock, fake_time)
     rs = list(records(str(tmp_path)))
     by_vendor = summarize(rs, "vendor")
-    assert {r["vendor"]: (r["total"], r.get("block", 0)) for r in by_vendor} == {
+    assert {r["vendor"]: (r["total"], r["block"]) for r in by_vendor} == {
         "(none)": (1, 0), "Bugly": (1, 1), "DJI": (2, 2)}
     by_device = summarize(rs, "device")
     assert [r["device"] for r in by_device] == ["ctl-01", "mac:aa:00:00:00:00:02"]
