@@ -89,6 +89,14 @@ class PolicyHolder:
                           details={"sections": pending})
 
 
+def list_labels(paths: list[str]) -> list[str]:
+    """Short, unique label values: 'vendors/dji.list', longer only where two would clash."""
+    def tail(path: str, parts: int) -> str:
+        return "/".join(path.split(os.sep)[-parts:])
+    labels = [tail(p, 2) for p in paths]
+    return [p if labels.count(label) > 1 else label for p, label in zip(paths, labels)]
+
+
 class _ListsCollector:
     """List gauges read at scrape time, so a removed list leaves no stale series."""
 
@@ -107,8 +115,8 @@ class _ListsCollector:
                                "1 if the list file's current version loaded, 0 if it failed "
                                "(its previous version, if any, stays active)", labels=["list"])
         by_path = {s.path: s for s in self.holder.policy.lists.sources}
-        for r in self.holder.policy.reports:
-            name = os.path.basename(r.path)
+        reports = self.holder.policy.reports
+        for r, name in zip(reports, list_labels([r.path for r in reports])):
             source = by_path.get(r.path)
             if source:
                 entries.add_metric([name, r.kind, source.vendor, source.category], source.entries)

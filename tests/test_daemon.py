@@ -115,8 +115,9 @@ def test_events_reloads_and_a_verifiable_log(write_config, tmp_path, daemons):
     assert any("[bogus]: unknown section" in e for e in rejected["details"]["errors"])
     text = d.scrape()
     assert metric(text, "gcsguard_config_last_reload_successful") == 0
+    label = f"{tmp_path.name}/extra.list"
     assert metric(text, "gcsguard_list_entries",
-                  '{category="vendor",kind="block",list="extra.list",vendor="Test"}') == 2
+                  f'{{category="vendor",kind="block",list="{label}",vendor="Test"}}') == 2
     open(config, "w").write(good)
 
     assert d.stop() == 0

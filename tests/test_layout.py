@@ -9,7 +9,6 @@ TESTED_ELSEWHERE = {
     "appliance/cli.py": "tests/test_cli.py",
     "appliance/daemon.py": "tests/test_daemon.py",
     "appliance/metrics.py": "tests/test_daemon.py",
-    "appliance/policy.py": "tests/test_daemon.py",
     "appliance/evlog/chain.py": "tests/evlog/test_writer.py",
     "appliance/evlog/signing.py": "tests/evlog/test_verify.py",
     "appliance/evlog/sink.py": "tests/evlog/test_full_disk.py",
