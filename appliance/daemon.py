@@ -101,6 +101,3 @@ class Appliance:
         self.holder.apply(new)     # on the loop: the bus is not thread-safe
         log.info("reload applied (config %s)", new.config.sha256[:12])
         return True
-
-    def stop(self) -> None:
-        self._stop.set()

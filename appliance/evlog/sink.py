@@ -34,10 +34,11 @@ class LogSink:
         try:
             while not stop.done():
                 get = asyncio.create_task(self.queue.get())
-                timeout = max(0.0, next_checkpoint - time.monotonic())
+                timeout = min(max(0.0, next_checkpoint - time.monotonic()), self.writer.fsync_interval)
                 await asyncio.wait({get, stop}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
                 if not get.done():
                     get.cancel()                # Queue.get gives nothing up when cancelled
+                    await asyncio.to_thread(self.writer.flush)   # idle: honour fsync_interval
                 elif not get.cancelled():
                     await asyncio.to_thread(self.writer.write, self._batch(get.result()))
                 if time.monotonic() >= next_checkpoint:

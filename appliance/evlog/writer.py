@@ -57,6 +57,7 @@ class LogWriter:
         self._fd = -1
         self._name, self._day, self._index, self._size = "", "", 0, 0
         self._last_sync = 0.0
+        self._dirty = False           # written since the last fsync
         self._loss = _Loss()
 
     # -- opening and continuing the chain ---------------------------------------------------
@@ -81,7 +82,7 @@ class LogWriter:
         with open(os.path.join(self.directory, "pubkey.pem"), "wb") as f:
             f.write(signing.public_pem(self.key.public_key()))
         if torn:   # the fragment stays where it is, as found; the chain says so
-            self.write([self.clock_event("log.torn_tail", action="error", reason="torn-write",
+            self.write([self.own_event("log.torn_tail", action="error", reason="torn-write",
                                          details=torn)])
 
     def _size_ok(self, size: int) -> bool:
@@ -111,7 +112,7 @@ class LogWriter:
         self._open_file(chain.file_name(self._day, self._index))
 
     # -- writing -------------------------------------------------------------------------
-    def clock_event(self, type: str, **fields: Any) -> Event:
+    def own_event(self, type: str, **fields: Any) -> Event:
         """An event the log writes about itself (seq 0: it never went through the bus)."""
         return Event(type=type, stamp=self.clock.stamp(), source="log", **fields)
 
@@ -134,6 +135,7 @@ class LogWriter:
             return False
         self.n, self.head = n, head
         self._size += len(blob)
+        self._dirty = True
         self._loss = _Loss()
         self.metrics.written.inc(len(events))
         self.metrics.bytes.inc(len(blob))
@@ -162,20 +164,25 @@ class LogWriter:
 
     def _loss_event(self) -> Event:
         loss = self._loss
-        return self.clock_event("log.loss", action="error", reason="write-failed", details={
+        return self.own_event("log.loss", action="error", reason="write-failed", details={
             "records_lost": loss.records, "first_time": loss.first_time,
             "last_time": loss.last_time, "errors": sorted(loss.errors)})
 
     def _sync(self, force: bool = False) -> None:
         now = time.monotonic()
-        if self._fd < 0 or (self.fsync_policy == "never" and not force):
+        if self._fd < 0 or not self._dirty or (self.fsync_policy == "never" and not force):
             return
         if force or self.fsync_policy == "always" or now - self._last_sync >= self.fsync_interval:
             try:
                 os.fsync(self._fd)
+                self._dirty = False
             except OSError:
                 self.metrics.failures.inc()
             self._last_sync = now
+
+    def flush(self) -> None:
+        """fsync what the interval policy still holds back (called when the sink is idle)."""
+        self._sync(force=self.fsync_policy == "interval")
 
     # -- checkpoints and retention ---------------------------------------------------------
     def checkpoint(self, reason: str = "interval") -> bool:
@@ -208,7 +215,7 @@ class LogWriter:
         record, line, _ = chain.last_record(os.path.join(self.directory, old[-1]))
         if record is None:
             return []
-        event = self.clock_event("log.pruned", reason="retention", details={
+        event = self.own_event("log.pruned", reason="retention", details={
             "files": old, "through_n": record["n"], "through_head": chain.line_hash(line),
             "keep_days": keep_days})
         if not (self.write([event]) and self.checkpoint("prune")):

@@ -120,3 +120,16 @@ def test_checkpoints_are_signed_and_name_the_head(tmp_path, keypair, clock, fake
     assert signing.check_checkpoint(signing.load_public(pub), cps[-1]) is None
     forged = dict(cps[-1], n=2)
     assert signing.check_checkpoint(signing.load_public(pub), forged) == "bad signature"
+
+
+def test_interval_fsync_is_completed_when_idle(tmp_path, keypair, clock, fake_time, monkeypatch):
+    synced = []
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd))
+    w = make_writer(tmp_path, keypair[0], clock, fsync="interval", fsync_interval=3600)
+    write_events(w, clock, fake_time, 1)
+    write_events(w, clock, fake_time, 1)
+    count = len(synced)                 # the first write synced; the second waits for the interval
+    w.flush()
+    assert len(synced) == count + 1
+    w.flush()                           # nothing new: no needless fsync
+    assert len(synced) == count + 1
