@@ -31,6 +31,10 @@ def main(argv: list[str] | None = None) -> int:
                                    description="Run the appliance from a config file. SIGHUP "
                                    "reloads config and lists; SIGTERM stops cleanly."))
     p.set_defaults(func=cmd_run)
+    p = with_config(sub.add_parser("dns", help="run the DNS resolver alone",
+                                   description="Run only the sinkhole resolver ([dns] section) with "
+                                   "its event log and metrics; no other producers. SIGHUP reloads."))
+    p.set_defaults(func=cmd_run, dns_only=True)
     p = with_config(sub.add_parser("check", help="validate config and lists without serving",
                                    description="Validate the config file and every list (like "
                                    "nginx -t). Prints every problem with file, line or key; "
@@ -83,8 +87,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"{r.path}: {r.fatal}", file=sys.stderr)
         return 2
 
+    dns_only = getattr(args, "dns_only", False)
+    if dns_only and not policy.config.dns.listen:
+        print(f"{args.config}: [dns] listen is empty: nothing to run", file=sys.stderr)
+        return 2
+
     async def serve() -> None:
-        await Appliance(policy).serve()
+        await Appliance(policy, with_socket=not dns_only).serve()
 
     asyncio.run(serve())
     return 0

@@ -1,7 +1,7 @@
 """The appliance process: assembles the parts in one place and runs them.
 
 Order matters: sinks first (so no event is published before something listens),
-then producers (the local event socket; later the resolver and packet readers),
+then producers (the local event socket, the resolver; later the packet readers),
 then the metrics endpoint. Shutdown runs in reverse and drains the log.
 """
 from __future__ import annotations
@@ -23,6 +23,7 @@ from .evlog.sink import LogSink
 from .evlog.writer import LogMetrics, LogWriter
 from .metrics import MetricsServer, new_registry
 from .config import ConfigError
+from .dns.service import DnsService
 from .policy import Policy, PolicyHolder, load_policy
 
 log = logging.getLogger("gcsguard")
@@ -39,7 +40,7 @@ async def count_events(queue: "asyncio.Queue[Event]", registry: CollectorRegistr
 
 class Appliance:
     def __init__(self, policy: Policy, clock: Clock | None = None,
-                 registry: CollectorRegistry | None = None) -> None:
+                 registry: CollectorRegistry | None = None, with_socket: bool = True) -> None:
         config = policy.config
         self.registry = registry or new_registry()
         self.clock = clock or Clock()
@@ -53,7 +54,10 @@ class Appliance:
                                 retention_days=config.log.retention_days)
         self._metrics_queue = self.bus.add_sink("metrics", config.events.queue_size)
         self.holder = PolicyHolder(policy, self.bus, self.registry)
-        self.socket = EventSocketServer(config.events.socket, self.bus, self.registry)
+        self.socket = (EventSocketServer(config.events.socket, self.bus, self.registry)
+                       if with_socket else None)
+        self.dns = (DnsService(config.dns, lambda: self.holder.policy.lists, self.bus, self.registry)
+                    if config.dns.listen else None)
         self.metrics = MetricsServer(self.registry, config.metrics.listen,
                                      config.metrics.basic_auth_user, config.metrics.basic_auth_password)
         self._stop = asyncio.Event()
@@ -63,7 +67,11 @@ class Appliance:
         log_task = asyncio.create_task(self.log_sink.run(), name="log")
         tasks = [asyncio.create_task(count_events(self._metrics_queue, self.registry), name="metrics"),
                  asyncio.create_task(self.bus.report_drops(events.drop_report_interval), name="drops")]
-        await self.socket.start()
+        if self.socket:
+            await self.socket.start()
+        if self.dns:
+            await self.dns.start()
+            tasks.append(asyncio.create_task(self.dns.report_rate_limits(events.drop_report_interval)))
         await self.metrics.start()
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
@@ -80,7 +88,10 @@ class Appliance:
         finally:
             self.bus.emit("appliance.stopped", reason="stop")
             self.metrics.close()
-            self.socket.close()
+            if self.dns:
+                self.dns.close()
+            if self.socket:
+                self.socket.close()
             self.log_sink.stop()
             await log_task                       # drains the queue, signs a final checkpoint
             for task in tasks:
@@ -99,5 +110,7 @@ class Appliance:
             self.holder.reject(e)
             return False
         self.holder.apply(new)     # on the loop: the bus is not thread-safe
+        if self.dns and new.lists.sha256 != current.lists.sha256:
+            self.dns.lists_changed()
         log.info("reload applied (config %s)", new.config.sha256[:12])
         return True

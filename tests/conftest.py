@@ -65,7 +65,8 @@ def free_port() -> int:
 @pytest.fixture
 def write_config(tmp_path):
     """Write a config for a daemon that lives entirely under tmp_path; returns its path."""
-    def write(extra: str = "", block: list[str] | None = None, port: int | None = None) -> str:
+    def write(extra: str = "", block: list[str] | None = None, port: int | None = None,
+              dns: str = "listen = []") -> str:
         key = tmp_path / "keys" / "log.key"
         if not key.exists():
             signing.generate_key(str(key), str(tmp_path / "keys" / "log.pub"))
@@ -86,6 +87,7 @@ def write_config(tmp_path):
             drop_report_interval = 0.5
             [metrics]
             listen = ["127.0.0.1:{port or free_port()}"]
-            """) + textwrap.dedent(extra))
+            [dns]
+            """) + textwrap.dedent(dns) + "\n" + textwrap.dedent(extra))
         return str(path)
     return write

@@ -50,6 +50,16 @@ def host_port(values: tuple[str, ...]) -> str | None:
     return None
 
 
+def networks(values: tuple[str, ...]) -> str | None:
+    import ipaddress
+    for v in values:
+        try:
+            ipaddress.ip_network(v, strict=False)
+        except ValueError:
+            return f"{v!r} is not an address or network (CIDR)"
+    return None
+
+
 def opt(default, *, check: Callable | None = None, path: bool = False, secret: bool = False,
         doc: str = ""):
     return field(default=default, metadata={"check": check, "path": path, "secret": secret,
@@ -100,19 +110,49 @@ class MetricsSection:
 
 
 @dataclass(frozen=True)
+class DnsSection:
+    listen: tuple[str, ...] = opt(("127.0.0.1:53",), check=host_port,
+                                  doc="LAN addresses the resolver answers on")
+    clients: tuple[str, ...] = opt(("127.0.0.0/8", "::1/128", "10.0.0.0/8", "fd00::/8"),
+                                   check=networks, doc="client networks that get answers")
+    refuse: Literal["refused", "drop"] = opt("refused", doc="what other clients get")
+    upstreams: tuple[str, ...] = opt((), check=host_port,
+                                     doc="host:port of the resolvers the appliance forwards to")
+    upstream_timeout: float = opt(1.0, check=positive, doc="seconds per upstream attempt")
+    sinkhole: Literal["nxdomain", "nodata", "null"] = opt("nxdomain")
+    sinkhole_ttl: int = opt(60, check=non_negative)
+    cache_size: int = opt(100_000, check=positive, doc="answers kept")
+    min_ttl: int = opt(0, check=non_negative)
+    max_ttl: int = opt(86_400, check=positive)
+    negative_max_ttl: int = opt(3_600, check=non_negative, doc="cap on NXDOMAIN/NODATA caching")
+    serve_stale_for: int = opt(86_400, check=non_negative,
+                               doc="seconds past expiry an answer may be served when upstreams fail")
+    rate_limit: float = opt(200.0, check=non_negative, doc="queries per second per client; 0 = off")
+    rate_burst: float = opt(400.0, check=positive)
+    tcp_idle_timeout: float = opt(10.0, check=positive)
+    tcp_max_connections: int = opt(256, check=positive)
+    log_queries: Literal["all", "blocked"] = opt("all", doc="which queries become events")
+
+
+@dataclass(frozen=True)
 class Config:
     appliance: ApplianceSection = ApplianceSection()
     lists: ListsSection = ListsSection()
     log: LogSection = LogSection()
     events: EventsSection = EventsSection()
     metrics: MetricsSection = MetricsSection()
+    dns: DnsSection = DnsSection()
     path: str = ""            # the file it came from
     sha256: str = ""          # of that file's bytes: which policy was in force
 
 
 def cross_check(sections: dict) -> list[str]:
     """Rules that involve more than one key."""
+    errors = []
     metrics = sections.get("metrics", MetricsSection())
     if bool(metrics.basic_auth_user) != bool(metrics.basic_auth_password):
-        return ["[metrics] basic_auth_user and basic_auth_password_file/_env go together"]
-    return []
+        errors.append("[metrics] basic_auth_user and basic_auth_password_file/_env go together")
+    dns = sections.get("dns", DnsSection())
+    if dns.min_ttl > dns.max_ttl:
+        errors.append("[dns] min_ttl is greater than max_ttl")
+    return errors

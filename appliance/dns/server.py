@@ -1,0 +1,173 @@
+"""The resolver's front door: UDP and TCP listeners, who may ask, and how often.
+
+`Frontend.handle` is transport-free (bytes in, bytes or an awaitable out) so the
+UDP and TCP servers share it. It never answers a packet that is itself a
+response (no reflection loops), drops what it cannot read, answers FORMERR when
+at least the header is readable, and never lets malformed input stop the server.
+"""
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import struct
+from typing import Awaitable, Callable
+
+import dnslib
+from prometheus_client import CollectorRegistry, Counter
+
+from . import answers, wire
+from .chain import Link, Request, Result
+from .ratelimit import RateLimiter
+
+MALFORMED = ("short", "response", "formerr", "notimp")
+
+
+class Frontend:
+    def __init__(self, chain: Link, clients: list[str], refuse: str, limiter: RateLimiter,
+                 registry: CollectorRegistry) -> None:
+        self.chain, self.refuse, self.limiter = chain, refuse, limiter
+        self.networks = [ipaddress.ip_network(c) for c in clients]
+        self._allowed: dict[str, bool] = {}
+        self.malformed = Counter("gcsguard_dns_malformed_total",
+                                 "DNS messages dropped or answered with an error code", ["kind"],
+                                 registry=registry)
+        self.refused = Counter("gcsguard_dns_refused_total",
+                               "Queries from outside the configured client networks", registry=registry)
+        self.limited = Counter("gcsguard_dns_rate_limited_total",
+                               "Queries dropped by the per-client rate limit", registry=registry)
+        for kind in MALFORMED:
+            self.malformed.labels(kind)
+
+    def allowed(self, client: str) -> bool:
+        ok = self._allowed.get(client)
+        if ok is None:
+            if len(self._allowed) > 65536:
+                self._allowed.clear()
+            address = ipaddress.ip_address(client.split("%")[0])
+            if address.version == 6 and address.ipv4_mapped:
+                address = address.ipv4_mapped
+            ok = self._allowed[client] = any(address in n for n in self.networks)
+        return ok
+
+    def handle(self, data: bytes, client: str, tcp: bool) -> Result | None:
+        if len(data) < 12:
+            self.malformed.labels("short").inc()
+            return None
+        if data[2] & 0x80:                       # QR: a response, never answered
+            self.malformed.labels("response").inc()
+            return None
+        if not self.allowed(client):
+            self.refused.inc()
+            return answers.header_only(data, wire.REFUSED) if self.refuse == "refused" else None
+        if not self.limiter.allow(client):
+            self.limited.inc()
+            return None
+        try:
+            q = wire.parse_query(data)
+        except wire.WireError:
+            q = self._slow_parse(data)
+            if not isinstance(q, wire.Query):
+                return q
+        result = self.chain.resolve(Request(q, client, tcp))
+        if isinstance(result, bytes):
+            return answers.fit(q, result, tcp)
+        return self._fit_later(q, result, tcp)
+
+    def _slow_parse(self, data: bytes) -> wire.Query | bytes:
+        if (data[2] >> 3) & 0xF != 0:
+            self.malformed.labels("notimp").inc()
+            return answers.header_only(data, wire.NOTIMP)
+        try:
+            return answers.query_from_dnslib(dnslib.DNSRecord.parse(data), data)
+        except Exception:                        # dnslib raises DNSError and worse on junk
+            self.malformed.labels("formerr").inc()
+            return answers.header_only(data, wire.FORMERR)
+
+    @staticmethod
+    async def _fit_later(q: wire.Query, pending: Awaitable[bytes], tcp: bool) -> bytes:
+        return answers.fit(q, await pending, tcp)
+
+
+class _Udp(asyncio.DatagramProtocol):
+    def __init__(self, frontend: Frontend) -> None:
+        self.frontend = frontend
+        self.pending: set[asyncio.Future] = set()
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        result = self.frontend.handle(data, addr[0], False)
+        if result is None:
+            return
+        if isinstance(result, bytes):
+            self.transport.sendto(result, addr)
+            return
+        task = asyncio.ensure_future(result)
+        self.pending.add(task)
+        task.add_done_callback(lambda t: self._sent(t, addr))
+
+    def _sent(self, task: asyncio.Future, addr) -> None:
+        self.pending.discard(task)
+        if not task.cancelled() and task.exception() is None and not self.transport.is_closing():
+            self.transport.sendto(task.result(), addr)
+
+    def error_received(self, exc: Exception) -> None:
+        pass                                     # ICMP errors from clients that went away
+
+
+class DnsServer:
+    def __init__(self, frontend: Frontend, listen: tuple[str, ...], *, tcp_idle: float,
+                 tcp_max: int) -> None:
+        self.frontend, self.listen, self.tcp_idle, self.tcp_max = frontend, listen, tcp_idle, tcp_max
+        self.connections = 0
+        self._closers: list[Callable[[], None]] = []
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        for address in self.listen:
+            host, _, port = address.rpartition(":")
+            host = host.strip("[]")
+            transport, _ = await loop.create_datagram_endpoint(lambda: _Udp(self.frontend),
+                                                               local_addr=(host, int(port)))
+            self._closers.append(transport.close)
+            server = await asyncio.start_server(self._tcp, host, int(port))
+            self._closers.append(server.close)
+
+    def close(self) -> None:
+        for close in self._closers:
+            close()
+
+    async def _tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """RFC 7766: 2-byte framing, several queries a connection, answered as they finish."""
+        if self.connections >= self.tcp_max:
+            writer.close()
+            return
+        self.connections += 1
+        client = writer.get_extra_info("peername")[0]
+        pending: set[asyncio.Future] = set()
+        try:
+            while True:
+                size = struct.unpack("!H", await asyncio.wait_for(reader.readexactly(2), self.tcp_idle))[0]
+                data = await asyncio.wait_for(reader.readexactly(size), self.tcp_idle)
+                result = self.frontend.handle(data, client, True)
+                if isinstance(result, bytes):
+                    writer.write(struct.pack("!H", len(result)) + result)
+                elif result is not None:
+                    task = asyncio.ensure_future(result)
+                    pending.add(task)
+                    task.add_done_callback(lambda t: _write_done(t, writer, pending))
+        except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError, struct.error):
+            pass
+        finally:
+            if pending:
+                await asyncio.wait(pending, timeout=self.tcp_idle)
+            self.connections -= 1
+            writer.close()
+
+
+def _write_done(task: asyncio.Future, writer: asyncio.StreamWriter, pending: set) -> None:
+    pending.discard(task)
+    if not task.cancelled() and task.exception() is None and not writer.is_closing():
+        response = task.result()
+        writer.write(struct.pack("!H", len(response)) + response)
