@@ -62,32 +62,47 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def config_file(directory, extra: str = "", block: list[str] | None = None, port: int | None = None,
+                dns: str = "listen = []") -> str:
+    """Write a config for a daemon that lives entirely under `directory`; returns its path."""
+    key = directory / "keys" / "log.key"
+    if not key.exists():
+        signing.generate_key(str(key), str(directory / "keys" / "log.pub"))
+    blocks = ", ".join(f'"{b}"' for b in (block if block is not None else SHIPPED_LISTS))
+    path = directory / "gcsguard.toml"
+    path.write_text(textwrap.dedent(f"""\
+        [appliance]
+        station = "test-station"
+        state_dir = "state"
+        [lists]
+        block = [{blocks}]
+        [log]
+        directory = "log"
+        signing_key_file = "keys/log.key"
+        checkpoint_interval = 0.5
+        [events]
+        socket = "events.sock"
+        drop_report_interval = 0.5
+        [metrics]
+        listen = ["127.0.0.1:{port or free_port()}"]
+        [dns]
+        """) + textwrap.dedent(dns) + "\n" + textwrap.dedent(extra))
+    return str(path)
+
+
 @pytest.fixture
 def write_config(tmp_path):
-    """Write a config for a daemon that lives entirely under tmp_path; returns its path."""
-    def write(extra: str = "", block: list[str] | None = None, port: int | None = None,
-              dns: str = "listen = []") -> str:
-        key = tmp_path / "keys" / "log.key"
-        if not key.exists():
-            signing.generate_key(str(key), str(tmp_path / "keys" / "log.pub"))
-        blocks = ", ".join(f'"{b}"' for b in (block if block is not None else SHIPPED_LISTS))
-        path = tmp_path / "gcsguard.toml"
-        path.write_text(textwrap.dedent(f"""\
-            [appliance]
-            station = "test-station"
-            state_dir = "state"
-            [lists]
-            block = [{blocks}]
-            [log]
-            directory = "log"
-            signing_key_file = "keys/log.key"
-            checkpoint_interval = 0.5
-            [events]
-            socket = "events.sock"
-            drop_report_interval = 0.5
-            [metrics]
-            listen = ["127.0.0.1:{port or free_port()}"]
-            [dns]
-            """) + textwrap.dedent(dns) + "\n" + textwrap.dedent(extra))
-        return str(path)
-    return write
+    return lambda *args, **kwargs: config_file(tmp_path, *args, **kwargs)
+
+
+@pytest.fixture
+def daemons():
+    """Start appliance processes with daemons(config[, command]); all are killed afterwards."""
+    from tests.helpers import Daemon, stop_all
+    started: list = []
+
+    def start(config: str, command: str = "run"):
+        started.append(Daemon(config, command))
+        return started[-1]
+    yield start
+    stop_all(started)

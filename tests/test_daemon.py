@@ -1,15 +1,12 @@
 """The appliance process end to end: events in, signed log out, metrics, reloads."""
-import base64
 import hashlib
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
 import time
 import urllib.error
-import urllib.request
 
 import pytest
 
@@ -20,71 +17,7 @@ from appliance.evlog import signing
 from appliance.evlog.verify import verify
 from appliance.review.query import records
 
-
-class Daemon:
-    def __init__(self, config: str) -> None:
-        self.config = config
-        text = open(config).read()
-        self.port = int(re.search(r'listen = \["127.0.0.1:(\d+)"\]', text).group(1))
-        self.dir = os.path.dirname(config)
-        self.proc = subprocess.Popen([sys.executable, "-m", "appliance", "run", "-c", config],
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-    def scrape(self, auth: str | None = None) -> str:
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}/metrics")
-        if auth:
-            request.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
-        with urllib.request.urlopen(request, timeout=2) as r:
-            return r.read().decode()
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.proc.stdout.read()
-            try:
-                self.scrape()
-                return
-            except urllib.error.HTTPError:
-                return                          # answering (with 401): up
-            except OSError:
-                time.sleep(0.1)
-        raise AssertionError("daemon did not come up")
-
-    def log_records(self):
-        return list(records(os.path.join(self.dir, "log")))
-
-    def wait_for(self, predicate, what: str, timeout: float = 10):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = [r for r in self.log_records() if predicate(r)]
-            if found:
-                return found
-            time.sleep(0.1)
-        raise AssertionError(f"no {what} in the log")
-
-    def stop(self, sig=signal.SIGTERM) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            return self.proc.wait(timeout=10)
-        finally:
-            self.proc.stdout.close()
-
-
-@pytest.fixture
-def daemons():
-    started = []
-    yield lambda config: started.append(Daemon(config)) or started[-1]
-    for d in started:                          # never leave a process behind
-        if d.proc.poll() is None:
-            d.proc.kill()
-            d.proc.wait()
-
-
-def metric(text: str, name: str, labels: str = "") -> float:
-    m = re.search(rf"^{re.escape(name + labels)} (\S+)$", text, re.M)
-    assert m, f"{name}{labels} not exported"
-    return float(m.group(1))
+from .helpers import Daemon, metric
 
 
 def test_events_reloads_and_a_verifiable_log(write_config, tmp_path, daemons):

@@ -14,6 +14,7 @@ TESTED_ELSEWHERE = {
     "appliance/evlog/sink.py": "tests/evlog/test_full_disk.py",
     "appliance/lists/index.py": "tests/lists/test_load.py",
     "appliance/review/output.py": "tests/review/test_query.py",
+    "appliance/dns/server.py": "tests/dns/test_service.py",
 }
 
 

@@ -197,7 +197,7 @@ class AnswerBlock(Link):
                         hit, matched, reason = verdict.block, name, "cname-list"
                         break
             elif rr.rtype in (wire.A, wire.AAAA) and rr.rdlength in (4, 16):
-                address = str(ipaddress.ip_address(req.upstream[rr.rdata_offset:rr.rdata_offset + rr.rdlength]))
+                address = str(ipaddress.ip_address(bytes(req.upstream[rr.rdata_offset:rr.rdata_offset + rr.rdlength])))
                 summary.append(address)
                 hit, matched, reason = lists.ips.match(address), address, "address-list"
             if hit is not None:

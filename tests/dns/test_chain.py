@@ -1,0 +1,68 @@
+"""The chain's order and decisions, with a fake upstream (pure logic)."""
+import asyncio
+
+import dnslib
+
+from appliance.dns import wire
+from appliance.dns.cache import AnswerCache
+from appliance.dns.chain import Request, Sinkhole, build_chain
+from appliance.lists import load
+
+
+class FakeForwarder:
+    def __init__(self, answers):
+        self.answers, self.asked = answers, []
+
+    async def resolve(self, q):
+        self.asked.append(q.name)
+        rdata = self.answers.get(q.name)
+        if rdata is None:
+            return None
+        reply = dnslib.DNSRecord.parse(q.raw).reply()
+        for rr in rdata:
+            reply.add_answer(rr)
+        return bytes(reply.pack())
+
+
+def run(chain, name, qtype="A"):
+    q = wire.parse_query(dnslib.DNSRecord(dnslib.DNSHeader(id=7), q=dnslib.DNSQuestion(
+        name, getattr(dnslib.QTYPE, qtype))).pack())
+    req = Request(q, "10.0.0.5", False)
+    result = chain.resolve(req)
+    if not isinstance(result, bytes):
+        result = asyncio.run(result)
+    again = chain.resolve(Request(q, "x", False))       # the same query once more
+    if not isinstance(again, bytes):
+        again.close()                                  # would go to the network: not run
+    return req, dnslib.DNSRecord.parse(result), isinstance(again, bytes)
+
+
+def make(tmp_path, answers):
+    (tmp_path / "v.list").write_text("# vendor: V\n# category: vendor\nvendor.example\n")
+    lists, _ = load([str(tmp_path / "v.list")], [], 0)
+    recorded = []
+    forwarder = FakeForwarder(answers)
+    chain = build_chain(lambda req, resp: recorded.append(req.verdict), lambda: lists,
+                        AnswerCache(100, 60), forwarder, Sinkhole("nxdomain", 60), (0, 86400, 3600))
+    return chain, forwarder, recorded
+
+
+def test_order_and_verdicts(tmp_path):
+    ok = [dnslib.RR("ok.example", rdata=dnslib.A("198.51.100.1"), ttl=60)]
+    cloaked = [dnslib.RR("c.example", dnslib.QTYPE.CNAME, rdata=dnslib.CNAME("t.vendor.example"), ttl=60),
+               dnslib.RR("t.vendor.example", rdata=dnslib.A("203.0.113.5"), ttl=60)]
+    chain, forwarder, recorded = make(tmp_path, {"ok.example": ok, "c.example": cloaked})
+    req, reply, second_sync = run(chain, "x.vendor.example")
+    assert req.verdict == "blocked" and reply.header.rcode == 3 and second_sync
+    assert "x.vendor.example" not in forwarder.asked               # blocked before the network
+    req, reply, second_sync = run(chain, "ok.example")
+    assert req.verdict == "forwarded" and str(reply.rr[0].rdata) == "198.51.100.1"
+    assert second_sync                                              # the repeat is a cache hit
+    req, reply, _ = run(chain, "c.example")
+    assert req.verdict == "blocked" and req.reason == "cname-list" and req.matched == "t.vendor.example"
+    assert reply.header.rcode == 3 and not reply.rr
+    req, reply, _ = run(chain, "use-application-dns.net")
+    assert req.verdict == "bypass" and reply.header.rcode == 3
+    req, reply, _ = run(chain, "gone.example")
+    assert req.verdict == "servfail" and reply.header.rcode == 2
+    assert recorded.count("cached") == 1 and len(recorded) == 9     # every answer recorded once
