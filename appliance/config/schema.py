@@ -131,7 +131,7 @@ class DnsSection:
     rate_burst: float = opt(400.0, check=positive)
     tcp_idle_timeout: float = opt(10.0, check=positive)
     tcp_max_connections: int = opt(256, check=positive)
-    log_queries: Literal["all", "blocked"] = opt("all", doc="which queries become events")
+    log_queries: Literal["all", "blocked", "off"] = opt("all", doc="which queries become events")
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,13 @@ latency). Both use pre-bound metric children: this runs once per query.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import time
 from typing import Callable
 
 import dnslib
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 
 from ..config.schema import DnsSection
 from ..events.bus import EventBus
@@ -27,40 +29,78 @@ LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0
 BLOCKING = ("blocked", "bypass")
 
 
+LINE_LOOKUP_MAX = 1 << 20     # bytes: find the line of a match only in lists this small
+
+
+def list_position(match) -> str:
+    """'file:line' for curated lists; just 'file' for huge ones (a line search per new name
+    in a million-line list would cost milliseconds: `gcsguard lists test` finds it)."""
+    source = match.source
+    return match.where if len(source.raw) <= LINE_LOOKUP_MAX else source.path
+
+
 def qtype_name(qtype: int) -> str:
     return dnslib.QTYPE.get(qtype, f"TYPE{qtype}")
 
 
+class QueryMetrics:
+    """Query counts and latency kept as plain numbers and exported at scrape time.
+
+    prometheus_client's locked counters cost ~2 µs per query on this path; a
+    collector reading these numbers is the client_python pattern for outside state."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.counts: dict[tuple[str, str], int] = {}
+        self.latency: dict[str, list] = {}      # verdict -> [bucket counts..., sum]
+        registry.register(self)
+
+    def observe(self, verdict: str, vendor: str, seconds: float) -> None:
+        key = (verdict, vendor)
+        self.counts[key] = self.counts.get(key, 0) + 1
+        h = self.latency.get(verdict)
+        if h is None:
+            h = self.latency[verdict] = [0] * (len(LATENCY_BUCKETS) + 2)
+        h[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        h[-1] += seconds
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        queries = CounterMetricFamily("gcsguard_dns_queries", "DNS queries by verdict and vendor",
+                                      labels=["verdict", "vendor"])
+        for (verdict, vendor), n in sorted(self.counts.items()):
+            queries.add_metric([verdict, vendor], n)
+        latency = HistogramMetricFamily("gcsguard_dns_query_duration_seconds",
+                                        "Time from query to answer", labels=["verdict"])
+        for verdict, h in sorted(self.latency.items()):
+            running, buckets = 0, []
+            for bound, n in zip((*LATENCY_BUCKETS, float("inf")), h[:-1]):
+                running += n
+                buckets.append((str(bound) if bound != float("inf") else "+Inf", running))
+            latency.add_metric([verdict], buckets, h[-1])
+        return [queries, latency]
+
+
 class QueryRecorder:
     def __init__(self, bus: EventBus, registry: CollectorRegistry, log_queries: str) -> None:
-        self.bus, self.log_all = bus, log_queries == "all"
-        self._queries = Counter("gcsguard_dns_queries_total", "DNS queries by verdict and vendor",
-                                ["verdict", "vendor"], registry=registry)
-        self._latency = Histogram("gcsguard_dns_query_duration_seconds",
-                                  "Time from query to answer", ["verdict"], buckets=LATENCY_BUCKETS,
-                                  registry=registry)
-        self._children: dict[tuple[str, str], tuple] = {}
+        self.bus, self.log_all, self.log_none = bus, log_queries == "all", log_queries == "off"
+        self.metrics = QueryMetrics(registry)
 
     def __call__(self, req: Request, response: bytes) -> None:
         elapsed = (time.perf_counter_ns() - req.start_ns) / 1e9
         match = req.match
         vendor = match.source.vendor if match else ""
-        key = (req.verdict, vendor)
-        children = self._children.get(key)
-        if children is None:
-            children = self._children[key] = (self._queries.labels(req.verdict, vendor),
-                                              self._latency.labels(req.verdict))
-        children[0].inc()
-        children[1].observe(elapsed)
+        self.metrics.observe(req.verdict, vendor, elapsed)
         blocking = req.verdict in BLOCKING
-        if not (self.log_all or blocking):
+        if self.log_none or not (self.log_all or blocking):
             return
         q = req.q
         details = {"qtype": qtype_name(q.qtype), "verdict": req.verdict,
                    "rcode": response[3] & 0xF if len(response) > 3 else None,
                    "proto": "tcp" if req.tcp else "udp", "latency_us": int(elapsed * 1e6)}
         if match:
-            details.update(list=match.where, entry=match.entry)
+            details.update(list=list_position(match), entry=match.entry)
         if req.matched:
             details["matched"] = req.matched
         if req.summary:

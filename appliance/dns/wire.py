@@ -112,18 +112,21 @@ def parse_query(msg: bytes) -> Query:
 
 def _dotted(msg: bytes, start: int, end: int) -> str:
     """The question name as text; labels with dots or non-ASCII go to the dnslib path."""
-    labels, offset = [], start
-    while offset < end - 1:
-        n = msg[offset]
-        labels.append(msg[offset + 1:offset + 1 + n])
-        offset += n + 1
+    if end - start <= 1:
+        return ""
+    name = bytearray(msg[start + 1:end - 1])    # without the first length byte and the root
+    labels, position = 1, msg[start]
+    while position < len(name):                 # each following length byte becomes a dot
+        step = name[position]
+        name[position] = 0x2E
+        position += step + 1
+        labels += 1
+    if name.count(0x2E) != labels - 1:
+        raise WireError("dot inside a label")
     try:
-        text = b".".join(labels).decode("ascii")
+        return name.decode("ascii").lower()
     except UnicodeDecodeError:
         raise WireError("non-ASCII label") from None
-    if text.count(".") != len(labels) - 1 if labels else False:
-        raise WireError("dot inside a label")
-    return text.lower()
 
 
 @dataclass(slots=True)

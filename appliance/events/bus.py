@@ -45,11 +45,15 @@ class EventBus:
 
     def emit(self, type: str, **fields: Any) -> Event:
         """Build, stamp and publish an event from this process."""
-        return self.publish(Event(type=type, stamp=self.clock.stamp(), **fields))
+        self._seq += 1
+        return self._fan_out(Event(type=type, stamp=self.clock.stamp(), seq=self._seq, **fields))
 
     def publish(self, event: Event) -> Event:
+        """Publish an event made elsewhere (another process): it gets this bus's seq."""
         self._seq += 1
-        event = event.with_seq(self._seq)
+        return self._fan_out(event.with_seq(self._seq))
+
+    def _fan_out(self, event: Event) -> Event:
         self._published.inc()
         for name, queue in self._queues.items():
             try:

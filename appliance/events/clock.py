@@ -59,10 +59,15 @@ class Clock:
         self._wall, self._mono_ns, self._clock_state = wall, mono_ns, clock_state
         self.boot_id = boot_id if boot_id is not None else kernel_boot_id()
         self._state, self._state_at = "unknown", -1 << 62
+        self._second, self._prefix = -1, ""
 
     def stamp(self) -> Stamp:
         now_ns = self._mono_ns()
         if now_ns - self._state_at > 1_000_000_000:
             self._state, self._state_at = self._clock_state(), now_ns
-        return Stamp(time=rfc3339(self._wall()), mono_ns=now_ns, boot_id=self.boot_id,
-                     clock=self._state)
+        wall = self._wall()
+        second = int(wall)
+        if second != self._second:         # formatting is the costly part: once a second
+            self._second, self._prefix = second, rfc3339(second)[:-8]
+        text = f"{self._prefix}.{min(999_999, round((wall - second) * 1e6)):06d}Z"
+        return Stamp(time=text, mono_ns=now_ns, boot_id=self.boot_id, clock=self._state)

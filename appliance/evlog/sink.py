@@ -12,6 +12,7 @@ from ..events.event import Event
 from .writer import LogWriter
 
 BATCH = 512
+GATHER = 0.005      # seconds a lone event waits for company before it is written
 
 
 class LogSink:
@@ -40,7 +41,10 @@ class LogSink:
                     get.cancel()                # Queue.get gives nothing up when cancelled
                     await asyncio.to_thread(self.writer.flush)   # idle: honour fsync_interval
                 elif not get.cancelled():
-                    await asyncio.to_thread(self.writer.write, self._batch(get.result()))
+                    first = get.result()
+                    if self.queue.qsize() < BATCH and not stop.done():
+                        await asyncio.sleep(GATHER)     # let a burst collect: one write, one hop
+                    await asyncio.to_thread(self.writer.write, self._batch(first))
                 if time.monotonic() >= next_checkpoint:
                     await asyncio.to_thread(self._maintain)
                     next_checkpoint = time.monotonic() + self.checkpoint_interval
