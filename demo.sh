@@ -3,8 +3,11 @@
 # foundation on this machine, touching nothing outside a scratch directory and loopback.
 #   - validates a config and the shipped vendor/SDK/bypass lists (gcsguard check)
 #   - asks for verdicts on vendor, SDK, DoH/HTTPDNS names and resolver addresses
-#   - runs the appliance, feeds it events over its local socket (as the TLS gate will),
-#     reloads it with SIGHUP, reads its Prometheus metrics, stops it
+#   - runs the appliance with its DNS resolver in front of a simulated upstream (the lab's
+#     zone server, documentation addresses only), and queries it with dig: vendor names,
+#     a vendor hidden behind a CNAME, a DoH resolver name, the Firefox canary, an allowed
+#     name; feeds it events over its local socket (as the TLS gate will), reloads it with
+#     SIGHUP, reads its Prometheus metrics, stops it
 #   - reviews the tamper-evident log, verifies it against the public key, then tampers
 #     with a copy and shows verification naming the broken record.
 set -euo pipefail
@@ -13,12 +16,15 @@ cd "$(dirname "$0")"
 G=.venv/bin/gcsguard
 PY=.venv/bin/python
 work=$(mktemp -d /tmp/gcsguard-demo.XXXXXX)
-pid=""
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; true; }
+pid=""; zone_pid=""
+cleanup() {
+    for p in $pid $zone_pid; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done; true
+}
 trap cleanup EXIT
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+port=$(free_port); dns_port=$(free_port); zone_port=$(free_port)
 $G keygen --key "$work/keys/log-signing.key" >/dev/null
 cat > "$work/gcsguard.toml" <<TOML
 [appliance]
@@ -34,6 +40,9 @@ checkpoint_interval = 2
 socket = "events.sock"
 [metrics]
 listen = ["127.0.0.1:$port"]
+[dns]
+listen = ["127.0.0.1:$dns_port"]
+upstreams = ["127.0.0.1:$zone_port"]
 TOML
 
 say "gcsguard check: the config and every list"
@@ -45,10 +54,23 @@ for n in mydjiflight.dji.com flysafe-api.dji.com android.bugly.qq.com events.map
     $G lists test -c "$work/gcsguard.toml" "$n" || true
 done
 
-say "gcsguard run: the appliance, with events arriving on its local socket"
+say "gcsguard run: the appliance and its resolver, in front of a simulated upstream"
+$PY -m appliance.lab.zone --listen "127.0.0.1:$zone_port" &
+zone_pid=$!
 $G run -c "$work/gcsguard.toml" > "$work/daemon.out" 2>&1 &
 pid=$!
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/metrics" >/dev/null && break; sleep 0.2; done
+ask() { printf '%-32s %-5s -> ' "$1" "${2:-A}"
+        dig @127.0.0.1 -p "$dns_port" +tries=1 +time=2 "$1" "${2:-A}" \
+          | awk '/status:/{gsub(",","",$6); s=$6} /^[^;].*IN/{a=a" "$NF} END{print s a}'; }
+ask www.allowed.example              # allowed: resolved through the upstream
+ask mydjiflight.dji.com              # DJI flight-log API: sinkholed
+ask MyDjiFlight.DJI.com AAAA         # any case, any type
+ask telemetry.allowed.example        # innocent name, CNAME chain into api.dji.com: sinkholed
+ask hardcoded.allowed.example        # not listed: resolved
+ask android.bugly.qq.com             # crash-report SDK: sinkholed
+ask dns.google                       # a DoH resolver: sinkholed
+ask use-application-dns.net          # Firefox canary: NXDOMAIN turns its DoH off
 $PY - "$work/events.sock" <<'PYEOF'
 import sys
 from appliance.events.clock import Clock
@@ -66,7 +88,7 @@ for device, name, host, vendor, action in attempts:
 print(f"sent {sender.sent} events, {sender.unsent} could not be sent")
 PYEOF
 kill -HUP "$pid"; sleep 1
-curl -s "http://127.0.0.1:$port/metrics" | grep -E '^gcsguard_(events_total|log_records|config_reloads|list_entries\{.*dji)' || true
+curl -s "http://127.0.0.1:$port/metrics" | grep -E '^gcsguard_(dns_queries_total|events_total|log_records|config_reloads)' || true
 kill -TERM "$pid"; wait "$pid" || true; pid=""
 
 say "gcsguard review: the log, as an auditor reads it offline"

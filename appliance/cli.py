@@ -122,6 +122,10 @@ def policy_problems(policy: Policy) -> list[str]:
             problems.append(f"{r.path}: ... and {r.bad_lines - len(r.errors)} more bad lines")
         if r.fatal:
             problems.append(f"{r.path}: {r.fatal}")
+    dns = policy.config.dns
+    if dns.listen and not dns.upstreams:
+        problems.append(f"{policy.config.path}: [dns] upstreams: empty: only blocked names would "
+                        "be answered (set upstreams, or listen = [] to run without the resolver)")
     key = policy.config.log.signing_key_file
     try:
         signing.load_private(key)

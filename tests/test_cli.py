@@ -28,6 +28,11 @@ def test_check_reports_every_problem_with_file_line_or_key(write_config, tmp_pat
     assert "FAILED" in err and "3 problem(s)" in err
 
 
+def test_check_wants_upstreams_for_a_resolver(write_config, capsys):
+    assert main(["check", "-c", write_config(dns='listen = ["127.0.0.1:5399"]')]) == 1
+    assert "[dns] upstreams: empty" in capsys.readouterr().err
+
+
 def test_check_invalid_config_exits_nonzero(tmp_path, capsys):
     p = tmp_path / "g.toml"
     p.write_text("[log]\nfsync = 1\n")

@@ -38,11 +38,12 @@ class Entry:
 
 
 def entry_from_response(msg: bytes, now: float, min_ttl: int, max_ttl: int,
-                        negative_max_ttl: int) -> Entry:
+                        negative_max_ttl: int, walked: tuple | None = None) -> Entry:
     """An Entry for an upstream answer (NOERROR or NXDOMAIN); ttl 0 means do not cache.
 
-    Raises WireError for anything else: the caller treats it as a failed upstream."""
-    flags, question_end, rrs = wire.records(msg)
+    `walked` is `wire.records(msg)` if the caller has it already. Raises WireError for
+    anything else: the caller treats it as a failed upstream."""
+    flags, question_end, rrs = walked or wire.records(msg)
     rcode = flags & 0xF
     if rcode not in (wire.NOERROR, wire.NXDOMAIN) or flags & wire.TC:
         raise wire.WireError(f"not an answer (rcode {rcode})")

@@ -36,6 +36,7 @@ class Request:
     match: Match | None = None
     matched: str = ""            # the CNAME target or address that matched, for the record
     upstream: bytes | None = None
+    walked: tuple | None = None  # wire.records(upstream), read once by AnswerBlock
     summary: tuple[str, ...] = ()
 
 
@@ -152,7 +153,7 @@ class CacheLink(Link):
             req.verdict = req.reason = "servfail"
             return answers.error(req.q, wire.SERVFAIL)
         try:
-            entry = entry_from_response(req.upstream, now, *self.ttl_limits)
+            entry = entry_from_response(req.upstream, now, *self.ttl_limits, walked=req.walked)
         except wire.WireError:
             req.verdict = req.reason = "servfail"
             return answers.error(req.q, wire.SERVFAIL)
@@ -180,9 +181,10 @@ class AnswerBlock(Link):
         if req.upstream is None:
             return response
         try:
-            _, _, rrs = wire.records(req.upstream)
+            req.walked = wire.records(req.upstream)
         except wire.WireError:
             return response
+        rrs = req.walked[2]
         lists, summary = self.lists(), []
         for rr in rrs:
             if rr.section != 0:
@@ -197,9 +199,10 @@ class AnswerBlock(Link):
                         hit, matched, reason = verdict.block, name, "cname-list"
                         break
             elif rr.rtype in (wire.A, wire.AAAA) and rr.rdlength in (4, 16):
-                address = str(ipaddress.ip_address(bytes(req.upstream[rr.rdata_offset:rr.rdata_offset + rr.rdlength])))
+                raw = bytes(req.upstream[rr.rdata_offset:rr.rdata_offset + rr.rdlength])
+                address = str(ipaddress.ip_address(raw))
                 summary.append(address)
-                hit, matched, reason = lists.ips.match(address), address, "address-list"
+                hit, matched, reason = lists.ips.match_packed(raw), address, "address-list"
             if hit is not None:
                 req.verdict, req.reason, req.match, req.matched = "blocked", reason, hit, matched
                 req.summary = tuple(summary)

@@ -57,10 +57,9 @@ class Forwarder:
         self._queries = Counter("gcsguard_dns_upstream_queries_total",
                                 "Queries sent to an upstream, by result", ["upstream", "result"],
                                 registry=registry)
+        self._counters = {(id(s), r): self._queries.labels(s.label, r) for s in servers for r in RESULTS}
         for s in servers:
             self._up.labels(s.label).set(1)
-            for r in RESULTS:
-                self._queries.labels(s.label, r)
 
     def _order(self, now: float) -> list[Server]:
         healthy = [s for s in self.servers if s.down_until <= now]
@@ -76,7 +75,7 @@ class Forwarder:
             result, response = await self._udp(server, message, qid, q.question)
             if result == "truncated":
                 result, response = await self._tcp(server, message, qid, q.question)
-            self._queries.labels(server.label, result).inc()
+            self._counters[id(server), result].inc()
             if result == "ok":
                 server.failures, server.down_until = 0, 0.0
                 self._up.labels(server.label).set(1)

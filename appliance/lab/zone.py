@@ -147,3 +147,28 @@ class ZoneServer:
     def close(self) -> None:
         for close in self._closers:
             close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """python -m appliance.lab.zone --listen 127.0.0.1:5399: serve the lab zone until stopped."""
+    import argparse
+    import signal
+    parser = argparse.ArgumentParser(prog="python -m appliance.lab.zone", description=main.__doc__)
+    parser.add_argument("--listen", default="127.0.0.1:5399", help="host:port (loopback or a lab namespace)")
+    args = parser.parse_args(argv)
+    host, _, port = args.listen.rpartition(":")
+
+    async def serve() -> None:
+        server = ZoneServer(host.strip("[]"), int(port))
+        await server.start()
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        await stop.wait()
+        server.close()
+
+    asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()

@@ -99,22 +99,32 @@ class IPIndex:
 
     def __init__(self) -> None:
         self._by_len: dict[tuple[int, int], dict[int, int]] = {}   # (version, prefixlen) -> {net: packed}
+        self._order: dict[int, list] | None = None
         self.sources: list[Source] = []
 
     def add(self, network: ipaddress.IPv4Network | ipaddress.IPv6Network, packed: int) -> None:
         key = (network.version, network.prefixlen)
         self._by_len.setdefault(key, {}).setdefault(int(network.network_address), packed)
+        self._order = None
 
     def __len__(self) -> int:
         return sum(len(t) for t in self._by_len.values())
 
+    def _tables(self, version: int) -> list[tuple[int, dict[int, int]]]:
+        """(prefix length, table) for one IP version, longest prefix first (cached)."""
+        if self._order is None:
+            self._order = {v: sorted(((plen, t) for (ver, plen), t in self._by_len.items() if ver == v),
+                                     key=lambda item: -item[0]) for v in (4, 6)}
+        return self._order[version]
+
     def match(self, address: str) -> Match | None:
-        ip = ipaddress.ip_address(address)
-        bits = 32 if ip.version == 4 else 128
-        value = int(ip)
-        for (version, plen), table in sorted(self._by_len.items(), key=lambda kv: -kv[0][1]):
-            if version != ip.version:
-                continue
+        return self.match_packed(ipaddress.ip_address(address).packed)
+
+    def match_packed(self, raw: bytes) -> Match | None:
+        """Lookup by the 4 or 16 address bytes (as they stand in a DNS answer)."""
+        version, bits = (4, 32) if len(raw) == 4 else (6, 128)
+        value = int.from_bytes(raw, "big")
+        for plen, table in self._tables(version):
             net = value & (((1 << plen) - 1) << (bits - plen)) if plen else 0
             packed = table.get(net)
             if packed is not None:
