@@ -62,7 +62,7 @@ pid=$!
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/metrics" >/dev/null && break; sleep 0.2; done
 ask() { printf '%-32s %-5s -> ' "$1" "${2:-A}"
         dig @127.0.0.1 -p "$dns_port" +tries=1 +time=2 "$1" "${2:-A}" \
-          | awk '/status:/{gsub(",","",$6); s=$6} /^[^;].*IN/{a=a" "$NF} END{print s a}'; }
+          | awk '/status:/{gsub(",","",$6); s=$6} /^[^;]/ && $4 ~ /^(A|AAAA|CNAME)$/{a=a" "$NF} END{print s a}'; }
 ask www.allowed.example              # allowed: resolved through the upstream
 ask mydjiflight.dji.com              # DJI flight-log API: sinkholed
 ask MyDjiFlight.DJI.com AAAA         # any case, any type
