@@ -25,16 +25,22 @@ class Entry:
     ttl: int                # lifetime: min TTL of the records (or the negative TTL)
     summary: tuple[str, ...] = ()       # answer summary for the query log
     block: tuple | None = None          # (reason, match, matched) when blocked by the answer
+    _aged: tuple[int, bytes] = (-1, b"")   # (age, body) last built: TTLs move once a second
 
     def remaining(self, now: float) -> int:
         return int(self.stored + self.ttl - now)
 
     def aged_body(self, now: float, stale_ttl: int | None = None) -> bytes:
         age = int(now - self.stored)
+        if stale_ttl is None and self._aged[0] == age:
+            return self._aged[1]
         body = bytearray(self.body)
         for offset, ttl in self.ttls:
             struct.pack_into("!I", body, offset, stale_ttl if stale_ttl is not None else max(0, ttl - age))
-        return bytes(body)
+        if stale_ttl is not None:
+            return bytes(body)
+        self._aged = (age, bytes(body))
+        return self._aged[1]
 
 
 def entry_from_response(msg: bytes, now: float, min_ttl: int, max_ttl: int,

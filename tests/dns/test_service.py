@@ -263,3 +263,47 @@ def test_log_only_blocked_queries(make_resolver):
     time.sleep(0.3)
     assert not [x for x in r.daemon.log_records() if x.get("name") == "chain.allowed.example"]
     assert metric(r.daemon.scrape(), "gcsguard_dns_queries_total", '{vendor="",verdict="forwarded"}') >= 1
+
+
+def tcp_query(name: str, qid: int) -> bytes:
+    q = dnslib.DNSRecord(dnslib.DNSHeader(id=qid), q=dnslib.DNSQuestion(name)).pack()
+    return len(q).to_bytes(2, "big") + q
+
+
+def read_tcp_answers(sock: socket.socket, count: int) -> list[dnslib.DNSRecord]:
+    data, out = b"", []
+    while len(out) < count:
+        chunk = sock.recv(65535)
+        assert chunk, "connection closed early"
+        data += chunk
+        while len(data) >= 2 and len(data) >= 2 + int.from_bytes(data[:2], "big"):
+            size = int.from_bytes(data[:2], "big")
+            out.append(dnslib.DNSRecord.parse(data[2:2 + size]))
+            data = data[2 + size:]
+    return out
+
+
+def test_tcp_pipelining_idle_timeout_and_connection_cap(make_resolver):
+    r = make_resolver("tcp_idle_timeout = 1.0\ntcp_max_connections = 2\n")
+    with socket.create_connection(("127.0.0.1", r.port), timeout=5) as s:
+        # three queries in one write, answered on the same connection (RFC 7766 pipelining)
+        s.sendall(tcp_query(ALLOWED, 1) + tcp_query("mydjiflight.dji.com", 2) + tcp_query("chain.allowed.example", 3))
+        answers = {a.header.id: a for a in read_tcp_answers(s, 3)}
+        assert answers[1].header.rcode == 0 and answers[2].header.rcode == 3 and answers[3].rr
+        time.sleep(1.5)                                   # idle past the timeout: closed
+        assert s.recv(1) == b""
+    held = [socket.create_connection(("127.0.0.1", r.port), timeout=5) for _ in range(2)]
+    try:
+        time.sleep(0.2)
+        with socket.create_connection(("127.0.0.1", r.port), timeout=5) as extra:
+            try:
+                extra.sendall(tcp_query(ALLOWED, 9))
+                closed = extra.recv(1) == b""
+            except ConnectionResetError:
+                closed = True
+            assert closed                                 # over the cap: closed at once
+        held[0].sendall(tcp_query(ALLOWED, 10))          # positive control: held ones work
+        assert read_tcp_answers(held[0], 1)[0].header.id == 10
+    finally:
+        for s in held:
+            s.close()
