@@ -98,7 +98,7 @@ Versions: $versions.
 
 $table
 
-Query-logging runs (\`*_log_*\`): in its last round gcsguard wrote $logged dns.query events to its signed log; events.dropped records in any round: ${drops:-none}.
+Query-logging runs (\`*_log_*\`): in its last round gcsguard wrote $logged dns.query events to its signed log; events.dropped records in that round: ${drops:-none}.
 ${reload:+
 | server | before | peak | time |
 |---|---|---|---|
