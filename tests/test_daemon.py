@@ -15,9 +15,8 @@ from appliance.events.event import Event
 from appliance.events.socket import EventSender
 from appliance.evlog import signing
 from appliance.evlog.verify import verify
-from appliance.review.query import records
 
-from .helpers import Daemon, metric
+from .helpers import metric
 
 
 def test_events_reloads_and_a_verifiable_log(write_config, tmp_path, daemons):
@@ -36,7 +35,7 @@ def test_events_reloads_and_a_verifiable_log(write_config, tmp_path, daemons):
 
     extra.write_text("# vendor: Test\n# category: vendor\nfirst.example\nsecond.example\n")
     d.proc.send_signal(signal.SIGHUP)
-    loads = d.wait_for(lambda r: r["type"] == "lists.loaded" and
+    d.wait_for(lambda r: r["type"] == "lists.loaded" and
                        r["details"]["files"][0]["entries"] == 2, "reloaded lists")
     assert metric(d.scrape(), "gcsguard_config_reloads_total", '{result="success"}') == 1
 

@@ -1,6 +1,5 @@
 """A lab zone server (the simulated internet's DNS) and resolvers in front of it."""
 import asyncio
-import os
 import textwrap
 import threading
 import time

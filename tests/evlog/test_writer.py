@@ -4,7 +4,7 @@ import os
 from appliance.evlog import chain
 from appliance.evlog.verify import verify
 
-from .helpers import event, make_writer, write_events
+from .helpers import make_writer, write_events
 
 
 def records(directory):
