@@ -95,7 +95,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     async def serve() -> None:
         await Appliance(policy, with_socket=not dns_only).serve()
 
-    asyncio.run(serve())
+    try:
+        asyncio.run(serve())
+    except OSError as e:
+        print(f"{args.config}: cannot start: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -67,26 +67,31 @@ class Appliance:
         log_task = asyncio.create_task(self.log_sink.run(), name="log")
         tasks = [asyncio.create_task(count_events(self._metrics_queue, self.registry), name="metrics"),
                  asyncio.create_task(self.bus.report_drops(events.drop_report_interval), name="drops")]
-        if self.socket:
-            await self.socket.start()
-        if self.dns:
-            await self.dns.start()
-            tasks.append(asyncio.create_task(self.dns.report_rate_limits(events.drop_report_interval)))
-        await self.metrics.start()
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._stop.set)
-        self.bus.emit("appliance.started", reason="start", details={
-            "version": __version__, "config_sha256": self.holder.policy.config.sha256,
-            "lists_sha256": self.holder.policy.lists.sha256})
-        self.holder.announce()
-        log.info("gcsguard %s running; metrics on %s", __version__, ", ".join(
-            self.holder.policy.config.metrics.listen) or "(disabled)")
+        stop_reason, error = "stop", ""
         try:
+            if self.socket:
+                await self.socket.start()
+            if self.dns:
+                await self.dns.start()
+                tasks.append(asyncio.create_task(self.dns.report_rate_limits(events.drop_report_interval)))
+            await self.metrics.start()
+            loop = asyncio.get_running_loop()
+            loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self._stop.set)
+            self.bus.emit("appliance.started", reason="start", details={
+                "version": __version__, "config_sha256": self.holder.policy.config.sha256,
+                "lists_sha256": self.holder.policy.lists.sha256})
+            self.holder.announce()
+            log.info("gcsguard %s running; metrics on %s", __version__, ", ".join(
+                self.holder.policy.config.metrics.listen) or "(disabled)")
             await self._stop.wait()
+        except OSError as e:                     # an address in use, a socket path not writable
+            stop_reason, error = "start-failed", str(e)
+            raise
         finally:
-            self.bus.emit("appliance.stopped", reason="stop")
+            self.bus.emit("appliance.stopped", action="error" if error else "info",
+                          reason=stop_reason, details={"error": error} if error else {})
             self.metrics.close()
             if self.dns:
                 self.dns.close()

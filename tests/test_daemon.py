@@ -113,3 +113,17 @@ def test_refuses_to_start_with_a_broken_block_list(write_config, tmp_path):
     r = subprocess.run([sys.executable, "-m", "appliance", "run", "-c", write_config(block=[str(broken)])],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 2 and "header lacks" in r.stderr
+
+
+def test_a_busy_address_is_a_clear_error_and_logged(write_config, tmp_path):
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        port = busy.getsockname()[1]
+        config = write_config(dns=f'listen = ["127.0.0.1:{port}"]\nupstreams = ["192.0.2.53:53"]')
+        r = subprocess.run([sys.executable, "-m", "appliance", "run", "-c", config],
+                           capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "cannot start" in r.stderr and "Address already in use" in r.stderr
+    from appliance.review.query import records
+    stopped = [x for x in records(str(tmp_path / "log")) if x["type"] == "appliance.stopped"]
+    assert stopped and stopped[-1]["reason"] == "start-failed"
