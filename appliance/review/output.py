@@ -5,11 +5,13 @@ import csv
 import json
 from typing import IO, Any, Iterable
 
+from .query import device_label
+
 EVENT_COLUMNS = ("time", "device", "type", "action", "name", "vendor", "reason")
 
 
 def event_row(r: dict[str, Any]) -> dict[str, Any]:
-    return {"time": r.get("time", ""), "device": r.get("device_name") or r.get("device_id", ""),
+    return {"time": r.get("time", ""), "device": device_label(r),
             "type": r.get("type", ""), "action": r.get("action", ""), "name": r.get("name", ""),
             "vendor": r.get("vendor", ""), "reason": r.get("reason", "")}
 

@@ -39,6 +39,11 @@ class Filter:
         return not self.name or fnmatch.fnmatchcase(r.get("name", ""), self.name.lower())
 
 
+def device_label(r: dict[str, Any]) -> str:
+    """The most stable name a record has for its device: inventory name, MAC id, then IP."""
+    return r.get("device_name") or r.get("device_id") or r.get("device_ip") or ""
+
+
 def records(directory: str) -> Iterator[dict[str, Any]]:
     """Every readable record in chain order (use `review verify` for integrity)."""
     for name in chain.log_files(directory):
@@ -58,7 +63,7 @@ def summarize(rows: Iterable[dict[str, Any]], by: str) -> list[dict[str, Any]]:
         if by == "hour":
             key = r["time"][:13] + ":00Z"
         elif by == "device":
-            key = r.get("device_name") or r.get("device_id") or "(none)"
+            key = device_label(r) or "(none)"
         else:
             key = r.get(by) or "(none)"
         counts.setdefault(key, Counter())[r.get("action", "")] += 1

@@ -46,6 +46,8 @@ def test_summaries_and_formats(tmp_path, keypair, clock, fake_time):
     by_device = summarize(rs, "device")
     assert [r["device"] for r in by_device] == ["ctl-01", "mac:aa:00:00:00:00:02"]
     assert sum(r["total"] for r in summarize(rs, "hour")) == 4
+    ip_only = [{"time": "2026-11-26T07:00:00Z", "action": "block", "device_ip": "10.0.0.9"}]
+    assert summarize(ip_only, "device")[0]["device"] == "10.0.0.9"      # no MAC known yet
     out = io.StringIO()
     write(map(event_row, rs), "csv", out, EVENT_COLUMNS)
     parsed = list(csv.DictReader(io.StringIO(out.getvalue())))
