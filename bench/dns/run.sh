@@ -70,6 +70,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
   cp "$WORK/round$round"/*.lat "$merged/" 2>/dev/null || true
 done
 table=$(python3 "$WORK/bin/summarize.py" "$merged" --ref dnsmasq_addr_100k)
+medians=$(python3 "$HERE/medians.py" "$merged" --ref dnsmasq_addr_100k)
 
 # --- logging-on figures count only if no event was dropped ---
 drops=$(grep -ho '"type":"events.dropped"[^}]*"dropped_by_sink":{[^}]*}' "$WORK"/run/gcsguard_*/log/*.jsonl 2>/dev/null || true)
@@ -95,6 +96,12 @@ fi
 versions="dnsmasq $(dnsmasq --version | head -1 | awk '{print $3}'), unbound $(unbound -V | awk '/^Version/{print $2}'), $(nsd -v 2>&1 | head -1), dnsperf $(dnsperf -h 2>&1 | awk '/^Version/{print $2}'), gcsguard $("$GCSGUARD" --version | awk '{print $2}') on Python $("${GCSGUARD%/*}/python" -c 'import platform; print(platform.python_version())')"
 report="Run $(date -u +%Y-%m-%dT%H:%MZ), $ROUNDS interleaved rounds of ${DUR} s per case, server on CPU 1 and load on CPU 0 (taskset); kernel $(uname -r), $(uname -m), $(nproc) cores; git $(git -C "$REPO" rev-parse --short HEAD).
 Versions: $versions.
+
+Median and spread of the rounds:
+
+$medians
+
+All runs, CPU per query and light-load latency (the reference summarize.py):
 
 $table
 
