@@ -61,7 +61,7 @@ def test_keygen_never_overwrites(tmp_path, capsys):
 
 
 def test_every_subcommand_has_help():
-    for args in (["--help"], ["run", "--help"], ["check", "--help"], ["lists", "test", "--help"],
+    for args in (["--help"], ["run", "--help"], ["dns", "--help"], ["check", "--help"], ["lists", "test", "--help"],
                  ["review", "--help"], ["review", "show", "--help"], ["review", "verify", "--help"],
                  ["keygen", "--help"]):
         r = subprocess.run([sys.executable, "-m", "appliance", *args], capture_output=True, text=True)
