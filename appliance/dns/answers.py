@@ -42,9 +42,13 @@ def sinkhole(q: wire.Query, mode: str, ttl: int) -> bytes:
     return _finish(q, reply_flags(q.flags, rcode), (0, 1, 0), record)
 
 
+def _ad(q: wire.Query, entry: Entry) -> bool:
+    """Pass the upstream's AD bit only to a client that asked for it (RFC 6840 5.8)."""
+    return bool(entry.flags & wire.AD) and (q.do or bool(q.flags & wire.AD))
+
+
 def from_cache(q: wire.Query, entry: Entry, now: float, stale_ttl: int | None = None) -> bytes:
-    ad = bool(entry.flags & wire.AD) and (q.do or bool(q.flags & wire.AD))
-    flags = reply_flags(q.flags, entry.flags & 0xF, ad)
+    flags = reply_flags(q.flags, entry.flags & 0xF, _ad(q, entry))
     return _finish(q, flags, entry.counts, entry.aged_body(now, stale_ttl))
 
 
@@ -113,13 +117,21 @@ def sinkhole_dnslib(q: wire.Query, mode: str, ttl: int) -> bytes:
 
 
 def from_cache_dnslib(q: wire.Query, entry: Entry, now: float, stale_ttl: int | None = None) -> bytes:
-    ad = bool(entry.flags & wire.AD) and (q.do or bool(q.flags & wire.AD))
     stored = dnslib.DNSRecord.parse(wire.HEADER.pack(0, entry.flags, 1, *entry.counts)
                                     + q.question + entry.body)
     age = int(now - entry.stored)
-    reply, _ = _dnslib_reply(q, reply_flags(q.flags, entry.flags & 0xF, ad))
+    reply, _ = _dnslib_reply(q, reply_flags(q.flags, entry.flags & 0xF, _ad(q, entry)))
     for section, rrs in ((reply.rr, stored.rr), (reply.auth, stored.auth), (reply.ar, stored.ar)):
         for rr in rrs:
             rr.ttl = stale_ttl if stale_ttl is not None else max(0, rr.ttl - age)
             section.append(rr)
     return _dnslib_pack(q, reply)
+
+
+# -- which builder answers a query: the one that matches the parser that read it ------------
+def sinkhole_for(q: wire.Query, mode: str, ttl: int) -> bytes:
+    return (sinkhole_dnslib if q.via_dnslib else sinkhole)(q, mode, ttl)
+
+
+def cached_for(q: wire.Query, entry: Entry, now: float, stale_ttl: int | None = None) -> bytes:
+    return (from_cache_dnslib if q.via_dnslib else from_cache)(q, entry, now, stale_ttl)

@@ -53,8 +53,7 @@ class Sinkhole:
     ttl: int
 
     def answer(self, q: wire.Query, mode: str | None = None) -> bytes:
-        build = answers.sinkhole_dnslib if q.via_dnslib else answers.sinkhole
-        return build(q, mode or self.mode, self.ttl)
+        return answers.sinkhole_for(q, mode or self.mode, self.ttl)
 
 
 class Recorder(Link):
@@ -132,8 +131,7 @@ class CacheLink(Link):
             req.match, req.matched = entry.block[1], entry.block[2]
             return self.sinkhole.answer(req.q)
         req.verdict = req.reason = "stale" if stale else "cached"
-        build = answers.from_cache_dnslib if req.q.via_dnslib else answers.from_cache
-        return build(req.q, entry, now, self.stale_answer_ttl if stale else None)
+        return answers.cached_for(req.q, entry, now, self.stale_answer_ttl if stale else None)
 
     def resolve(self, req: Request) -> Result:
         now = self.clock()
@@ -163,8 +161,7 @@ class CacheLink(Link):
             self.cache.put(key, entry)
             return response                              # the sinkhole answer
         self.cache.put(key, entry)
-        build = answers.from_cache_dnslib if req.q.via_dnslib else answers.from_cache
-        return build(req.q, entry, now)                  # our flags, the client's EDNS, its ID
+        return answers.cached_for(req.q, entry, now)     # our flags, the client's EDNS, its ID
 
 
 class AnswerBlock(Link):

@@ -113,7 +113,7 @@ class QueryRecorder:
 class DnsService:
     def __init__(self, config: DnsSection, lists: Callable[[], ListSet], bus: EventBus,
                  registry: CollectorRegistry) -> None:
-        self.config, self.bus = config, bus
+        self.bus = bus
         self.cache = AnswerCache(config.cache_size, config.serve_stale_for)
         Gauge("gcsguard_dns_cache_entries", "Answers in the DNS cache",
               registry=registry).set_function(lambda: len(self.cache))

@@ -81,22 +81,11 @@ def parse_query(msg: bytes) -> Query:
     qid, flags, qd, an, ns, ar = HEADER.unpack_from(msg)
     if flags & QR or (flags >> 11) & 0xF != 0 or qd != 1 or an or ns or ar > 1:
         raise WireError("not a plain standard query")
-    offset = 12
-    while True:                       # the question name, uncompressed in a query
-        if offset >= len(msg):
-            raise WireError("question runs past the message")
-        n = msg[offset]
-        if n & 0xC0:
-            raise WireError("compressed question")
-        offset += n + 1
-        if n == 0:
-            break
-    if offset + 4 > len(msg) or offset - 12 > 255:
+    name, offset = _question_name(msg)
+    if offset + 4 > len(msg):
         raise WireError("question runs past the message")
     qtype, qclass = struct.unpack_from("!HH", msg, offset)
-    name_end = offset
     offset += 4
-    name = _dotted(msg, 12, name_end)
     edns, udp_size, do = False, 512, False
     if ar:
         if msg[offset:offset + 3] != b"\x00\x00\x29" or offset + 11 > len(msg):
@@ -110,21 +99,29 @@ def parse_query(msg: bytes) -> Query:
     return Query(qid, flags, name, qtype, qclass, msg[12:offset], edns, udp_size, do, msg)
 
 
-def _dotted(msg: bytes, start: int, end: int) -> str:
-    """The question name as text; labels with dots or non-ASCII go to the dnslib path."""
-    if end - start <= 1:
-        return ""
-    name = bytearray(msg[start + 1:end - 1])    # without the first length byte and the root
-    labels, position = 1, msg[start]
-    while position < len(name):                 # each following length byte becomes a dot
-        step = name[position]
-        name[position] = 0x2E
-        position += step + 1
-        labels += 1
-    if name.count(0x2E) != labels - 1:
+def _question_name(msg: bytes) -> tuple[str, int]:
+    """(lower-case name, offset after it) of the question at offset 12, in one walk.
+
+    Each length byte after the first becomes a dot; a name with a dot or a
+    non-ASCII byte inside a label goes to the dnslib path instead."""
+    labels, offset = [], 12
+    while True:
+        if offset >= len(msg):
+            raise WireError("question runs past the message")
+        n = msg[offset]
+        if n & 0xC0:
+            raise WireError("compressed question")
+        if n == 0:
+            break
+        labels.append(msg[offset + 1:offset + 1 + n])
+        offset += n + 1
+    if offset - 12 > 254:
+        raise WireError("name longer than 255 octets")
+    text = b".".join(labels)
+    if text.count(b".") != max(0, len(labels) - 1):
         raise WireError("dot inside a label")
     try:
-        return name.decode("ascii").lower()
+        return text.decode("ascii").lower(), offset + 1
     except UnicodeDecodeError:
         raise WireError("non-ASCII label") from None
 

@@ -11,9 +11,9 @@ import hashlib
 import json
 import os
 import re
+from typing import Any, Iterator
 
 import orjson
-from typing import Any, Iterator
 
 GENESIS = "0" * 64
 FILE_RE = re.compile(r"^events-(\d{4}-\d{2}-\d{2})\.(\d{3,})\.jsonl$")
