@@ -40,6 +40,8 @@ checkpoint_interval = 2
 socket = "events.sock"
 [metrics]
 listen = ["127.0.0.1:$port"]
+[firewall]
+enabled = false
 [dns]
 listen = ["127.0.0.1:$dns_port"]
 upstreams = ["127.0.0.1:$zone_port"]

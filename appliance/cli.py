@@ -10,6 +10,7 @@ import sys
 from . import __version__
 from .config import DEFAULT_PATH, ConfigError, describe
 from .evlog import signing
+from .firewall.cli import add_firewall_parser, add_lists_ip_parser
 from .lists import ListSet
 from .policy import Policy, load_policy
 from .review.cli import SUBCOMMANDS as REVIEW_SUBCOMMANDS, add_review_parser
@@ -50,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
                                      "category. Exit 0 if blocked, 1 if not, 2 on error."))
     p.add_argument("name")
     p.set_defaults(func=cmd_lists_test)
+    add_lists_ip_parser(lists, with_config)
+    add_firewall_parser(sub, with_config)
 
     p = sub.add_parser("keygen", help="create the log signing key pair",
                        description="Create an Ed25519 key pair for signed log checkpoints. The "

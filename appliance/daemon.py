@@ -1,8 +1,11 @@
 """The appliance process: assembles the parts in one place and runs them.
 
 Order matters: sinks first (so no event is published before something listens),
-then producers (the local event socket, the resolver; later the packet readers),
-then the metrics endpoint. Shutdown runs in reverse and drains the log.
+then the ruleset (enforcing before anything is served; if nft refuses it we do
+not start, and whatever was loaded, e.g. the boot table, stays), then producers
+(the local event socket, the packet log reader, the resolver, the address
+learner), then the metrics endpoint. Shutdown runs in reverse, drains the log,
+and leaves the ruleset in force.
 """
 from __future__ import annotations
 
@@ -24,6 +27,9 @@ from .evlog.writer import LogMetrics, LogWriter
 from .metrics import MetricsServer, new_registry
 from .config import ConfigError
 from .dns.service import DnsService
+from .dns.upstream import Forwarder, parse_servers
+from .firewall.nft import NftError
+from .packets.nflog import NflogMetrics, NflogReader
 from .policy import Policy, PolicyHolder, load_policy
 
 log = logging.getLogger("gcsguard")
@@ -40,7 +46,8 @@ async def count_events(queue: "asyncio.Queue[Event]", registry: CollectorRegistr
 
 class Appliance:
     def __init__(self, policy: Policy, clock: Clock | None = None,
-                 registry: CollectorRegistry | None = None, with_socket: bool = True) -> None:
+                 registry: CollectorRegistry | None = None, with_socket: bool = True,
+                 with_firewall: bool = True) -> None:
         config = policy.config
         self.registry = registry or new_registry()
         self.clock = clock or Clock()
@@ -56,8 +63,19 @@ class Appliance:
         self.holder = PolicyHolder(policy, self.bus, self.registry)
         self.socket = (EventSocketServer(config.events.socket, self.bus, self.registry)
                        if with_socket else None)
-        self.dns = (DnsService(config.dns, lambda: self.holder.policy.lists, self.bus, self.registry)
-                    if config.dns.listen else None)
+        self.firewall = self.packets = None
+        if with_firewall and config.firewall.enabled:
+            from .firewall.service import FirewallService
+            from .packets.events import PacketEvents
+            forwarder = Forwarder(parse_servers(config.dns.upstreams), config.dns.upstream_timeout,
+                                  self.registry) if not config.dns.listen else None
+            self.firewall = FirewallService(policy, self.bus, self.registry,
+                                            lambda q: (forwarder or self.dns.forwarder).resolve(q))
+            self.packets = PacketEvents(self.bus, lambda: self.holder.policy.lists,
+                                        self.firewall.store)
+        observe = self.firewall.learner.observe if self.firewall else None
+        self.dns = (DnsService(config.dns, lambda: self.holder.policy.lists, self.bus, self.registry,
+                               observe) if config.dns.listen else None)
         self.metrics = MetricsServer(self.registry, config.metrics.listen,
                                      config.metrics.basic_auth_user, config.metrics.basic_auth_password)
         self._stop = asyncio.Event()
@@ -69,6 +87,13 @@ class Appliance:
                  asyncio.create_task(self.bus.report_drops(events.drop_report_interval), name="drops")]
         stop_reason, error = "stop", ""
         try:
+            if self.firewall:
+                self.firewall.start()
+                reader = NflogReader(self.holder.policy.config.firewall.log_group)
+                NflogMetrics(reader, self.registry)
+                tasks += [asyncio.create_task(self.firewall.learner.run(), name="learn"),
+                          asyncio.create_task(self.firewall.maintain(), name="firewall"),
+                          asyncio.create_task(reader.run(self.packets), name="nflog")]
             if self.socket:
                 await self.socket.start()
             if self.dns:
@@ -86,7 +111,7 @@ class Appliance:
             log.info("gcsguard %s running; metrics on %s", __version__, ", ".join(
                 self.holder.policy.config.metrics.listen) or "(disabled)")
             await self._stop.wait()
-        except OSError as e:                     # an address in use, a socket path not writable
+        except (OSError, NftError) as e:         # an address in use, nft refused the ruleset
             stop_reason, error = "start-failed", str(e)
             raise
         finally:
@@ -97,6 +122,8 @@ class Appliance:
                 self.dns.close()
             if self.socket:
                 self.socket.close()
+            if self.firewall:
+                self.firewall.save()             # the ruleset itself stays in force
             self.log_sink.stop()
             await log_task                       # drains the queue, signs a final checkpoint
             for task in tasks:
@@ -114,6 +141,13 @@ class Appliance:
             log.error("reload rejected; the running policy stays:\n%s", e)
             self.holder.reject(e)
             return False
+        if self.firewall:          # resolver and ruleset change together, or neither does
+            try:
+                self.firewall.apply(new)
+            except NftError as e:
+                log.error("reload rejected: nft refused the ruleset; the running policy stays:\n%s", e)
+                self.holder.reject(ConfigError([f"ruleset refused by nft: {e}"]))
+                return False
         self.holder.apply(new)     # on the loop: the bus is not thread-safe
         if self.dns and new.lists.sha256 != current.lists.sha256:
             self.dns.lists_changed()

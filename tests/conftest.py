@@ -63,8 +63,11 @@ def free_port() -> int:
 
 
 def config_file(directory, extra: str = "", block: list[str] | None = None, port: int | None = None,
-                dns: str = "listen = []") -> str:
-    """Write a config for a daemon that lives entirely under `directory`; returns its path."""
+                dns: str = "listen = []", firewall: str = "enabled = false") -> str:
+    """Write a config for a daemon that lives entirely under `directory`; returns its path.
+
+    The firewall is off by default: these daemons run in the host's namespace, where
+    no rule of ours may ever be loaded (the lab's daemon turns it on in its netns)."""
     key = directory / "keys" / "log.key"
     if not key.exists():
         signing.generate_key(str(key), str(directory / "keys" / "log.pub"))
@@ -85,8 +88,9 @@ def config_file(directory, extra: str = "", block: list[str] | None = None, port
         drop_report_interval = 0.5
         [metrics]
         listen = ["127.0.0.1:{port or free_port()}"]
-        [dns]
-        """) + textwrap.dedent(dns) + "\n" + textwrap.dedent(extra))
+        [firewall]
+        """) + textwrap.dedent(firewall) + "\n[dns]\n" + textwrap.dedent(dns) + "\n"
+        + textwrap.dedent(extra))
     return str(path)
 
 

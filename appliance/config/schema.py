@@ -60,6 +60,24 @@ def networks(values: tuple[str, ...]) -> str | None:
     return None
 
 
+def interface_names(values) -> str | None:
+    for v in (values,) if isinstance(values, str) else values:
+        if v and (len(v) > 15 or not all(c.isalnum() or c in "-_." for c in v)):
+            return f"{v!r} is not an interface name (at most 15 letters, digits, - _ .)"
+    return None
+
+
+def allow_entries(values: tuple[str, ...], names: bool = True) -> str | None:
+    from ..firewall.allow import AllowError, parse_allow
+    for v in values:
+        try:
+            if parse_allow(v).name and not names:
+                return f"{v!r}: give an address or network here, not a name"
+        except AllowError as e:
+            return f"{v!r}: {e}"
+    return None
+
+
 def opt(default, *, check: Callable | None = None, path: bool = False, secret: bool = False,
         doc: str = ""):
     return field(default=default, metadata={"check": check, "path": path, "secret": secret,
@@ -135,6 +153,41 @@ class DnsSection:
 
 
 @dataclass(frozen=True)
+class NetworkSection:
+    lan_interfaces: tuple[str, ...] = opt(("lan0",), check=interface_names,
+                                          doc="the controllers' LAN: Ethernet, Wi-Fi AP or a bridge")
+    wan_interface: str = opt("wan0", check=interface_names, doc="the uplink")
+    management_interfaces: tuple[str, ...] = opt((), check=interface_names,
+                                                 doc="metrics are reachable from these")
+    management_networks: tuple[str, ...] = opt((), check=networks,
+                                               doc="and from these source networks")
+    ipv6: Literal["off", "on"] = opt("off", doc="off: every v6 egress is dropped and logged")
+    serve_dhcp: bool = opt(False, doc="the appliance's DHCP server answers on the LAN")
+    serve_ntp: bool = opt(False, doc="the appliance's NTP server answers on the LAN")
+    ntp_servers: tuple[str, ...] = opt((), check=networks, doc="where the appliance gets its time")
+    appliance_egress: tuple[str, ...] = opt((), check=lambda v: allow_entries(v, names=False),
+                                            doc="what else the appliance itself may reach")
+
+
+@dataclass(frozen=True)
+class FirewallSection:
+    enabled: bool = opt(True, doc="load and keep the ruleset; off only for a resolver-only test")
+    mode: Literal["isolate", "vendor-block", "audit"] = opt("isolate")
+    allow: tuple[str, ...] = opt((), check=allow_entries,
+                                 doc="isolate: 'DESTINATION [tcp/PORTS] [udp/PORTS]' reachable")
+    quic: bool = opt(False, doc="let UDP 443 through (QUIC); off closes that bypass")
+    table: str = opt("gcsguard", check=interface_names, doc="gcsguard's own inet table")
+    log_group: int = opt(1, check=lambda v: None if 0 < v < 65536 else "must be 1-65535")
+    log_rate: int = opt(100, check=positive, doc="packets per second logged per reason")
+    learn_min_interval: float = opt(300.0, check=positive,
+                                    doc="seconds; a name is re-resolved at most this often")
+    learn_keep_days: float = opt(30.0, check=positive,
+                                 doc="a learned address no name produced for this long is removed")
+    shared_addresses: Literal["block", "allow"] = opt(
+        "block", doc="an address both a vendor name and an allowed name resolve to")
+
+
+@dataclass(frozen=True)
 class Config:
     appliance: ApplianceSection = ApplianceSection()
     lists: ListsSection = ListsSection()
@@ -142,6 +195,8 @@ class Config:
     events: EventsSection = EventsSection()
     metrics: MetricsSection = MetricsSection()
     dns: DnsSection = DnsSection()
+    network: NetworkSection = NetworkSection()
+    firewall: FirewallSection = FirewallSection()
     path: str = ""            # the file it came from
     sha256: str = ""          # of that file's bytes: which policy was in force
 

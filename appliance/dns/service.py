@@ -83,11 +83,15 @@ class QueryMetrics:
 
 
 class QueryRecorder:
-    def __init__(self, bus: EventBus, registry: CollectorRegistry, log_queries: str) -> None:
+    def __init__(self, bus: EventBus, registry: CollectorRegistry, log_queries: str,
+                 observe: Callable[[Request], None] | None = None) -> None:
         self.bus, self.log_all, self.log_none = bus, log_queries == "all", log_queries == "off"
         self.metrics = QueryMetrics(registry)
+        self.observe = observe
 
     def __call__(self, req: Request, response: bytes) -> None:
+        if self.observe is not None:     # before the answer leaves: sets learn its addresses first
+            self.observe(req)
         elapsed = (time.perf_counter_ns() - req.start_ns) / 1e9
         match = req.match
         vendor = match.source.vendor if match else ""
@@ -112,14 +116,15 @@ class QueryRecorder:
 
 class DnsService:
     def __init__(self, config: DnsSection, lists: Callable[[], ListSet], bus: EventBus,
-                 registry: CollectorRegistry) -> None:
+                 registry: CollectorRegistry,
+                 observe: Callable[[Request], None] | None = None) -> None:
         self.bus = bus
         self.cache = AnswerCache(config.cache_size, config.serve_stale_for)
         Gauge("gcsguard_dns_cache_entries", "Answers in the DNS cache",
               registry=registry).set_function(lambda: len(self.cache))
         self.forwarder = Forwarder(parse_servers(config.upstreams), config.upstream_timeout, registry)
         self.limiter = RateLimiter(config.rate_limit, config.rate_burst)
-        chain = build_chain(QueryRecorder(bus, registry, config.log_queries), lists, self.cache,
+        chain = build_chain(QueryRecorder(bus, registry, config.log_queries, observe), lists, self.cache,
                             self.forwarder, Sinkhole(config.sinkhole, config.sinkhole_ttl),
                             (config.min_ttl, config.max_ttl, config.negative_max_ttl))
         self.frontend = Frontend(chain, list(config.clients), config.refuse, self.limiter, registry)

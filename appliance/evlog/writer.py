@@ -7,6 +7,7 @@ succeeds again, a `log.loss` record says how many were lost and when.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import time
@@ -54,7 +55,7 @@ class LogWriter:
         self.metrics, self.max_file_bytes = metrics, max_file_bytes
         self.fsync_policy, self.fsync_interval = fsync, fsync_interval
         self.n, self.head = 0, chain.GENESIS
-        self._fd = -1
+        self._fd = self._lock_fd = -1
         self._name, self._day, self._index, self._size = "", "", 0, 0
         self._last_sync = 0.0
         self._dirty = False           # written since the last fsync
@@ -63,6 +64,7 @@ class LogWriter:
     # -- opening and continuing the chain ---------------------------------------------------
     def open(self) -> None:
         os.makedirs(self.directory, mode=0o750, exist_ok=True)
+        self._lock()
         torn: dict[str, Any] | None = None
         files = chain.log_files(self.directory)
         if files:   # name the next file after the newest one, whatever state it is in
@@ -84,6 +86,16 @@ class LogWriter:
         if torn:   # the fragment stays where it is, as found; the chain says so
             self.write([self.own_event("log.torn_tail", action="error", reason="torn-write",
                                          details=torn)])
+
+    def _lock(self) -> None:
+        """One writer per chain: a second one would fork it."""
+        self._lock_fd = os.open(os.path.join(self.directory, ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
+            raise OSError(f"{self.directory}: the log is in use by another writer") from None
 
     def _size_ok(self, size: int) -> bool:
         return size < self.max_file_bytes
@@ -229,6 +241,9 @@ class LogWriter:
             self.checkpoint("shutdown")
             os.close(self._fd)
             self._fd = -1
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
 
 
 def _day_minus(day: str, days: int) -> str:

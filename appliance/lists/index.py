@@ -93,6 +93,14 @@ class DomainIndex:
     def _match(self, entry: str, value: int) -> Match:
         return Match(entry, self.sources[value >> 1])
 
+    def resolvable(self):
+        """(name, source) of every entry that is itself a name (not only `*.name`)."""
+        sources = self.sources
+        return ((name, sources[v >> 1]) for name, v in self.table.items() if not v & 1)
+
+
+_NETWORK = {4: ipaddress.IPv4Network, 6: ipaddress.IPv6Network}
+
 
 class IPIndex:
     """Addresses and networks, looked up by masking with each prefix length present."""
@@ -109,6 +117,12 @@ class IPIndex:
 
     def __len__(self) -> int:
         return sum(len(t) for t in self._by_len.values())
+
+    def networks(self):
+        """(network, source) of every entry."""
+        for (version, plen), table in self._by_len.items():
+            for net, packed in table.items():
+                yield _NETWORK[version]((net, plen)), self.sources[packed >> 1]
 
     def _tables(self, version: int) -> list[tuple[int, dict[int, int]]]:
         """(prefix length, table) for one IP version, longest prefix first (cached)."""
@@ -128,6 +142,6 @@ class IPIndex:
             net = value & (((1 << plen) - 1) << (bits - plen)) if plen else 0
             packed = table.get(net)
             if packed is not None:
-                network = ipaddress.ip_network((net, plen))
+                network = _NETWORK[version]((net, plen))
                 return Match(str(network), self.sources[packed >> 1])
         return None

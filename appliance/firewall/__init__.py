@@ -1,0 +1,1 @@
+"""Egress enforcement: the nftables ruleset, its learned address sets, and fail-closed boot."""

@@ -1,0 +1,146 @@
+"""Learning addresses: resolving vendor and allowed names, and watching the resolver's answers.
+
+Names come from the lists (every entry that is itself a name), from the resolver
+(names it sinkholed for clients, CNAME targets it blocked) and from isolate mode's
+allowlist. Each is re-resolved through the appliance's upstream when its TTL runs
+out (at most every `min_interval` seconds). New addresses go to `on_new`, which
+adds them to the nft sets element by element.
+"""
+from __future__ import annotations
+
+import asyncio
+import heapq
+import ipaddress
+import secrets
+import time
+from typing import Awaitable, Callable
+
+import dnslib
+
+from ..dns import wire
+from ..dns.chain import Request
+from ..lists import ListSet
+from .allow import Allow
+from .learned import LearnedAddresses
+from .render import address_kind
+
+Resolve = Callable[[wire.Query], Awaitable[bytes | None]]
+OnNew = Callable[[str, str, list[str]], None]           # kind, name, new addresses
+
+
+def make_query(name: str, qtype: int) -> wire.Query:
+    question = dnslib.DNSQuestion(name, qtype).pack()
+    return wire.Query(id=secrets.randbits(16), flags=wire.RD, name=name, qtype=qtype, qclass=1,
+                      question=question, edns=False, udp_size=512, do=False, raw=b"")
+
+
+def answer_addresses(response: bytes) -> tuple[list[str], list[str], int]:
+    """(addresses, CNAME targets, smallest TTL) of an answer."""
+    record = dnslib.DNSRecord.parse(response)
+    addresses, targets, ttl = [], [], 86400
+    for rr in record.rr:
+        ttl = min(ttl, rr.ttl)
+        if rr.rtype in (dnslib.QTYPE.A, dnslib.QTYPE.AAAA):
+            addresses.append(str(ipaddress.ip_address(str(rr.rdata))))
+        elif rr.rtype == dnslib.QTYPE.CNAME:
+            targets.append(str(rr.rdata).rstrip(".").lower())
+    return addresses, targets, ttl
+
+
+class Learner:
+    def __init__(self, store: LearnedAddresses, resolve: Resolve, on_new: OnNew,
+                 min_interval: float, rate: float = 50.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.store, self.resolve, self.on_new = store, resolve, on_new
+        self.min_interval, self.rate, self.clock = min_interval, rate, clock
+        self._due: list[tuple[float, str, str]] = []         # (when, name, kind)
+        self._known: dict[str, str] = {}                       # name -> kind
+        self._allow: dict[str, Allow] = {}                     # allowlisted name -> entry
+        self._wake = asyncio.Event()
+        self.resolved = self.failed = 0
+
+    # --- what to learn ------------------------------------------------------------------
+    def set_policy(self, lists: ListSet, allows: list[Allow]) -> None:
+        """After a (re)load: schedule every name the lists and the allowlist now hold."""
+        self._allow = {a.name: a for a in allows if a.name}
+        for name, source in lists.domains.resolvable():
+            if source.kind == "block":
+                self.want(name, address_kind(source.category))
+        for name in self._allow:
+            self.want(name, "allow")
+
+    def want(self, name: str, kind: str, when: float = 0.0) -> None:
+        if self._known.get(name) != kind:
+            self._known[name] = kind
+            heapq.heappush(self._due, (when, name, kind))
+            self._wake.set()
+
+    def allow_entry(self, name: str) -> Allow | None:
+        while name:
+            entry = self._allow.get(name)
+            if entry is not None:
+                return entry
+            name = name.partition(".")[2]
+        return None
+
+    # --- the resolver's answers (called on the loop, before the answer is sent) ----------
+    def observe(self, req: Request) -> None:
+        if req.verdict == "blocked" and req.match is not None:
+            kind = address_kind(req.match.source.category)
+            self.want(req.q.name, kind)
+            if req.matched and not req.matched[0].isdigit() and ":" not in req.matched:
+                self.want(req.matched, kind)                    # the CNAME target that matched
+            return
+        addresses = [a for a in req.summary if not a.startswith("CNAME ")]
+        if not addresses:
+            return
+        entry = self.allow_entry(req.q.name) if self._allow else None
+        if entry is not None:
+            self._learn("allow", req.q.name, addresses, entry.services)
+
+    def _learn(self, kind: str, name: str, addresses: list[str], services=()) -> None:
+        new = self.store.observe(kind, name, addresses, self.clock(), services)
+        if new:
+            self.on_new(kind, name, new)
+
+    # --- the schedule -------------------------------------------------------------------
+    async def run(self) -> None:
+        while True:
+            now = self.clock()
+            if not self._due or self._due[0][0] > now:
+                delay = self._due[0][0] - now if self._due else 3600.0
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=max(delay, 0.01))
+                except asyncio.TimeoutError:
+                    pass
+                continue
+            _, name, kind = heapq.heappop(self._due)
+            if self._known.get(name) != kind:
+                continue                                         # superseded
+            ttl = await self.refresh(name, kind)
+            heapq.heappush(self._due, (self.clock() + max(ttl, self.min_interval), name, kind))
+            await asyncio.sleep(1.0 / self.rate)
+
+    async def refresh(self, name: str, kind: str) -> float:
+        """Resolve A and AAAA now; returns the smallest TTL seen (or the minimum interval)."""
+        ttl = self.min_interval
+        for qtype in (wire.A, wire.AAAA):
+            response = await self.resolve(make_query(name, qtype))
+            if not response:
+                self.failed += 1
+                continue
+            self.resolved += 1
+            try:
+                addresses, targets, answer_ttl = answer_addresses(response)
+            except dnslib.DNSError:
+                self.failed += 1
+                continue
+            ttl = min(ttl, answer_ttl) if addresses else ttl
+            if kind != "allow":
+                for target in targets:
+                    self.want(target, kind)
+            if addresses:
+                entry = self._allow.get(name)
+                self._learn(kind, name, addresses, entry.services if entry else ())
+        return ttl

@@ -1,0 +1,217 @@
+"""The ruleset as text: a pure function of the config, the lists and the learned addresses.
+
+Everything lives in one `inet` table of ours, replaced atomically (add, delete,
+define in one transaction), so a failed load leaves the previous table whole and
+no other table is ever touched. Each refusal jumps to a small chain per reason
+that counts it (named counter), logs it through NFLOG (rate-limited: the counter
+stays exact) and drops it; the reason is the log prefix.
+"""
+from __future__ import annotations
+
+import ipaddress
+from typing import Iterable, Mapping
+
+from ..config import Config
+from ..lists import ListSet
+from .allow import Allow, parse_allow
+
+# Reason -> what it refuses. Log-only reasons (the packet goes on) end in "return".
+DROP_REASONS = ("dot", "quic", "ipv6", "bypass-address", "vendor-address", "vendor-learned",
+                "not-allowed", "inbound", "input", "wan-input", "appliance-egress", "rogue-ra")
+LOG_REASONS = ("dns-bypass", "audit-vendor")
+PREFIX = "gcsguard "
+BYPASS_CATEGORIES = frozenset({"doh", "dot", "httpdns", "resolver"})
+
+# Learned sets (filled by the daemon, element by element): kind -> nft set name stem.
+LEARNED = ("learned_vendor", "learned_bypass", "learned_allow")
+
+
+def nft_name(reason: str) -> str:
+    return reason.replace("-", "_")
+
+
+def address_kind(category: str) -> str:
+    return "bypass" if category in BYPASS_CATEGORIES else "vendor"
+
+
+def listen_port(listen: tuple[str, ...], default: int) -> int:
+    return int(listen[0].rpartition(":")[2]) if listen else default
+
+
+def render(config: Config, lists: ListSet, learned: Mapping[str, Iterable[str]] | None = None) -> str:
+    """The whole table, ready for one `nft -f`. `learned` maps LEARNED set stems to addresses."""
+    net, fw = config.network, config.firewall
+    learned = learned or {}
+    static = {"vendor": [], "bypass": []}
+    for network, source in lists.ips.networks():
+        if source.kind == "block":
+            static[address_kind(source.category)].append(network)
+    allows = [parse_allow(a) for a in fw.allow]
+    lan = _set_of(net.lan_interfaces)
+    wan = f'"{net.wan_interface}"'
+    dns_port = listen_port(config.dns.listen, 53)
+
+    sets = []
+    for stem in ("vendor", "bypass"):
+        sets += _addr_sets(stem, static[stem], interval=True)
+    sets += _addr_sets("allow", [a.network for a in allows if a.network and not a.services], True)
+    sets += _svc_sets("allow_svc", [(a.network, s) for a in allows if a.network for s in a.services])
+    for stem in LEARNED:
+        sets += _addr_sets(stem, [ipaddress.ip_address(a) for a in learned.get(stem, ())], False)
+    sets += _svc_sets("learned_allow_svc", [
+        (ipaddress.ip_address(a), s) for a, s in learned.get("learned_allow_svc", ())])
+
+    chains = [_reason_chain(r, fw.log_group, fw.log_rate, drop=True) for r in DROP_REASONS]
+    chains += [_reason_chain(r, fw.log_group, fw.log_rate, drop=False) for r in LOG_REASONS]
+    chains.append(_chain("dns_redirect", "type nat hook prerouting priority dstnat; policy accept;", [
+        f"iifname {lan} meta l4proto {{ tcp, udp }} th dport 53 fib daddr type != local "
+        "jump log_dns_bypass",
+        f"iifname {lan} meta l4proto {{ tcp, udp }} th dport 53 redirect to :{dns_port}"]))
+    chains.append(_chain("input", "type filter hook input priority filter; policy drop;",
+                         _input_rules(config, lan, wan, dns_port)))
+    chains.append(_chain("forward", "type filter hook forward priority filter; policy drop;", [
+        "ct state invalid drop",
+        f"iifname {lan} oifname {wan} jump lan_egress",
+        f"iifname {wan} oifname {lan} ct state established,related accept",
+        f"iifname {wan} jump drop_inbound",
+        "jump drop_not_allowed"]))
+    chains.append(_chain("lan_egress", "", _egress_rules(config)))
+    chains.append(_chain("output", "type filter hook output priority filter; policy drop;",
+                         _output_rules(config, lan, wan)))
+
+    counters = [f"  counter {nft_name(r)} {{\n  }}" for r in (*DROP_REASONS, *LOG_REASONS)]
+    table = f"inet {fw.table}"
+    body = "\n".join([*counters, *sets, *chains])
+    return f"table {table}\ndelete table {table}\ntable {table} {{\n{body}\n}}\n"
+
+
+def _set_of(names: Iterable[str]) -> str:
+    return "{ " + ", ".join(f'"{n}"' for n in names) + " }"
+
+
+def _addr_sets(stem: str, addresses: list, interval: bool) -> list[str]:
+    out = []
+    for version, family in ((4, "ipv4_addr"), (6, "ipv6_addr")):
+        elements = sorted({str(a) for a in addresses if a.version == version})
+        flags = "\n    flags interval\n    auto-merge" if interval else ""
+        items = f"\n    elements = {{ {', '.join(elements)} }}" if elements else ""
+        out.append(f"  set {stem}_v{version} {{\n    type {family}{flags}{items}\n  }}")
+    return out
+
+
+def _svc_sets(stem: str, pairs: list[tuple]) -> list[str]:
+    out = []
+    for version, family in ((4, "ipv4_addr"), (6, "ipv6_addr")):
+        elements = sorted({f"{addr} . {proto} . {port}" for addr, (proto, port) in pairs
+                           if addr.version == version})
+        items = f"\n    elements = {{ {', '.join(elements)} }}" if elements else ""
+        out.append(f"  set {stem}_v{version} {{\n    type {family} . inet_proto . inet_service\n"
+                   f"    flags interval{items}\n  }}")
+    return out
+
+
+def _reason_chain(reason: str, group: int, rate: int, drop: bool) -> str:
+    name = ("drop_" if drop else "log_") + nft_name(reason)
+    return _chain(name, "", [
+        f"counter name {nft_name(reason)}",
+        f'limit rate {rate}/second burst {rate} packets log prefix "{PREFIX}{reason} " group {group}',
+        "drop" if drop else "return"])
+
+
+def _chain(name: str, header: str, rules: list[str]) -> str:
+    lines = [f"  chain {name} {{"] + ([f"    {header}"] if header else []) + [f"    {r}" for r in rules]
+    return "\n".join(lines + ["  }"])
+
+
+def _per_family(match: str, stem: str, verdict: str) -> list[str]:
+    return [f"ip daddr {match}@{stem}_v4 {verdict}", f"ip6 daddr {match}@{stem}_v6 {verdict}"]
+
+
+def _egress_rules(config: Config) -> list[str]:
+    fw, rules = config.firewall, []
+    if config.network.ipv6 == "off":
+        rules.append("meta nfproto ipv6 jump drop_ipv6")
+    rules.append("meta l4proto { tcp, udp } th dport 853 jump drop_dot")
+    if not fw.quic:
+        rules.append("udp dport 443 jump drop_quic")
+    rules += _per_family("", "bypass", "jump drop_bypass_address")
+    rules += _per_family("", "learned_bypass", "jump drop_bypass_address")
+    if fw.mode == "audit":
+        rules += _per_family("", "vendor", "jump log_audit_vendor")
+        rules += _per_family("", "learned_vendor", "jump log_audit_vendor")
+    else:
+        rules += _per_family("", "vendor", "jump drop_vendor_address")
+        rules += _per_family("", "learned_vendor", "jump drop_vendor_learned")
+    rules.append("ct state established,related accept")
+    if fw.mode != "isolate":
+        return rules + ["accept"]
+    rules += _per_family("", "allow", "accept") + _per_family("", "learned_allow", "accept")
+    for stem in ("allow_svc", "learned_allow_svc"):
+        rules += [f"ip daddr . meta l4proto . th dport @{stem}_v4 accept",
+                  f"ip6 daddr . meta l4proto . th dport @{stem}_v6 accept"]
+    return rules + ["jump drop_not_allowed"]
+
+
+def _input_rules(config: Config, lan: str, wan: str, dns_port: int) -> list[str]:
+    net = config.network
+    rules = ["iif lo accept", "ct state established,related accept", "ct state invalid drop",
+             f"iifname {lan} meta l4proto {{ tcp, udp }} th dport {dns_port} accept"]
+    if net.serve_dhcp:
+        rules.append(f"iifname {lan} udp dport 67 accept")
+    if net.serve_ntp:
+        rules.append(f"iifname {lan} udp dport 123 accept")
+    rules.append(f"iifname {lan} icmpv6 type nd-router-advert jump drop_rogue_ra")
+    nd = "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert }"
+    rules.append(f"iifname {lan} {nd} accept")
+    if net.ipv6 == "on":
+        rules.append(f"iifname {wan} icmpv6 type {{ nd-neighbor-solicit, nd-neighbor-advert, "
+                     "nd-router-advert }} accept")
+    ports = sorted({listen_port((a,), 0) for a in config.metrics.listen})
+    if ports:
+        svc = "tcp dport { " + ", ".join(map(str, ports)) + " }"
+        if net.management_interfaces:
+            rules.append(f"iifname {_set_of(net.management_interfaces)} {svc} accept")
+        for version, nets in _by_version(net.management_networks):
+            rules.append(f"{'ip' if version == 4 else 'ip6'} saddr {{ {', '.join(nets)} }} {svc} accept")
+    return rules + [f"iifname {wan} jump drop_wan_input", "jump drop_input"]
+
+
+def _output_rules(config: Config, lan: str, wan: str) -> list[str]:
+    net = config.network
+    rules = ["oif lo accept", f"oifname {lan} icmpv6 type nd-router-advert drop",
+             "ct state established,related accept", "ct state invalid drop",
+             f"oifname {lan} meta l4proto {{ icmp, icmpv6 }} accept"]
+    if net.serve_dhcp:
+        rules.append(f"oifname {lan} udp sport 67 accept")
+    if net.management_interfaces:
+        rules.append(f"oifname {_set_of(net.management_interfaces)} icmpv6 type "
+                     "{ nd-neighbor-solicit, nd-neighbor-advert } accept")
+    if net.ipv6 == "on":
+        rules.append(f"oifname {wan} icmpv6 type {{ nd-neighbor-solicit, nd-neighbor-advert, "
+                     "nd-router-solicit }} accept")
+    egress = [parse_allow(f"{host.strip('[]')} tcp/{port} udp/{port}")
+              for host, _, port in (u.rpartition(":") for u in config.dns.upstreams)]
+    egress += [parse_allow(f"{n} udp/123") for n in net.ntp_servers]
+    egress += [parse_allow(e) for e in net.appliance_egress]
+    for entry in egress:
+        rules += _destination_rules(entry, f"oifname {wan} ")
+    return rules + ["jump drop_appliance_egress"]
+
+
+def _destination_rules(entry: Allow, prefix: str) -> list[str]:
+    family = "ip" if entry.network.version == 4 else "ip6"
+    base = f"{prefix}{family} daddr {entry.network}"
+    if not entry.services:
+        return [f"{base} accept"]
+    by_proto: dict[str, list[str]] = {}
+    for proto, port in entry.services:
+        by_proto.setdefault(proto, []).append(port)
+    return [f"{base} {proto} dport {{ {', '.join(ports)} }} accept" for proto, ports in by_proto.items()]
+
+
+def _by_version(networks: Iterable[str]):
+    parsed = [ipaddress.ip_network(n, strict=False) for n in networks]
+    for version in (4, 6):
+        nets = [str(n) for n in parsed if n.version == version]
+        if nets:
+            yield version, nets

@@ -1,0 +1,192 @@
+"""The firewall in the running appliance: loads the ruleset, keeps the learned sets, counts.
+
+Fail closed: a ruleset is checked before it is loaded, and loaded in one
+transaction, so a bad one leaves the previous table in force; stopping or killing
+the daemon leaves the table as it is (only `gcsguard firewall open` removes it).
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import time
+
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from ..events.bus import EventBus
+from ..policy import Policy
+from .allow import parse_allow
+from .learn import Learner
+from .learned import KINDS, LearnedAddresses
+from .nft import Nft, NftError
+from .render import DROP_REASONS, LOG_REASONS, render
+
+log = logging.getLogger("gcsguard.firewall")
+SAVE_EVERY = 10.0
+PRUNE_EVERY = 3600.0
+
+
+class FirewallService:
+    def __init__(self, policy: Policy, bus: EventBus, registry: CollectorRegistry, resolve) -> None:
+        fw = policy.config.firewall
+        self.bus, self.policy = bus, policy
+        self.nft, self._reader = Nft(), Nft(json_output=True)
+        self.state_path = os.path.join(policy.config.appliance.state_dir, "learned-addresses.json")
+        self.store = LearnedAddresses(fw.shared_addresses)
+        self.learner = Learner(self.store, resolve, self._on_new, fw.learn_min_interval)
+        self._loads = Counter("gcsguard_firewall_ruleset_loads_total",
+                              "Ruleset loads by result", ["result"], registry=registry)
+        for result in ("success", "failure"):
+            self._loads.labels(result)
+        self._element_failures = Counter("gcsguard_firewall_set_update_failures_total",
+                                         "Learned-set element updates nft refused", registry=registry)
+        registry.register(_Collector(self))
+        self._dirty = False
+        self.sha256 = ""
+
+    @property
+    def table(self) -> str:
+        return f"inet {self.policy.config.firewall.table}"
+
+    def start(self) -> None:
+        """Load the learned store and the ruleset; raises NftError (nothing changed) if refused."""
+        os.makedirs(os.path.dirname(self.state_path), mode=0o750, exist_ok=True)
+        try:
+            self.store.load(self.state_path)
+        except ValueError as e:
+            damaged = f"{self.state_path}.damaged"
+            os.replace(self.state_path, damaged)
+            self.bus.emit("firewall.state_damaged", action="error", reason="unreadable",
+                          details={"error": str(e), "kept_as": damaged})
+        self.apply(self.policy)
+
+    def check(self, policy: Policy) -> str:
+        text = render(policy.config, policy.lists, self.store.elements())
+        self.nft.check(text)
+        return text
+
+    def apply(self, policy: Policy) -> None:
+        """Check, then load in one transaction; on NftError the old table stays in force."""
+        try:
+            text = self.check(policy)
+            self.nft.run(text)
+        except NftError as e:
+            self._loads.labels("failure").inc()
+            self.bus.emit("firewall.rejected", action="error", reason="nft-refused",
+                          details={"error": str(e)[:2000], "kept_sha256": self.sha256})
+            raise
+        self._loads.labels("success").inc()
+        self.policy, self.sha256 = policy, hashlib.sha256(text.encode()).hexdigest()
+        self.store.shared_policy = policy.config.firewall.shared_addresses
+        self.learner.set_policy(policy.lists, [parse_allow(a) for a in policy.config.firewall.allow])
+        self._save_ruleset(text)
+        self.bus.emit("firewall.applied", reason="load", details={
+            "mode": policy.config.firewall.mode, "sha256": self.sha256,
+            "table": self.table, "ipv6": policy.config.network.ipv6})
+
+    def _save_ruleset(self, text: str) -> None:
+        path = os.path.join(self.policy.config.appliance.state_dir, "ruleset.nft")
+        with open(f"{path}.tmp", "w") as f:
+            f.write(text)
+        os.replace(f"{path}.tmp", path)
+
+    def _on_new(self, kind: str, name: str, addresses: list[str]) -> None:
+        """New learned addresses: into the sets now, one transaction, before any answer leaves."""
+        self._dirty = True
+        commands = []
+        for address in addresses:
+            family = "v6" if ":" in address else "v4"
+            shared = self.store.conflict(address)
+            if shared:
+                self.bus.emit("firewall.shared_address", action="block" if self.store.shared_policy
+                              == "block" else "allow", reason="shared-address", name=name,
+                              details={"address": address, "policy": self.store.shared_policy,
+                                       "provenance": self.store.about(address)})
+            if kind == "allow":
+                entry = self.store.kinds["allow"][address]
+                if entry.any_port:
+                    commands.append(f"learned_allow_{family} {{ {address} }}")
+                commands += [f"learned_allow_svc_{family} {{ {address} . {p} . {port} }}"
+                             for p, port in sorted(entry.services)]
+            elif not (shared and self.store.shared_policy == "allow"):
+                commands.append(f"learned_{kind}_{family} {{ {address} }}")
+            self.bus.emit("firewall.address_learned", action="info", reason=kind, name=name,
+                          details={"address": address})
+        if commands:
+            self._run("\n".join(f"add element {self.table} {c}" for c in commands))
+
+    def _run(self, text: str) -> None:
+        try:
+            self.nft.run(text)
+        except NftError as e:                      # e.g. the table was removed by `firewall open`
+            self._element_failures.inc()
+            log.error("set update refused: %s", e)
+
+    async def maintain(self) -> None:
+        """Save the store when it changed; prune addresses no name produces any more."""
+        last_prune = time.monotonic()
+        while True:
+            await asyncio.sleep(SAVE_EVERY)
+            if time.monotonic() - last_prune > PRUNE_EVERY:
+                last_prune = time.monotonic()
+                self.prune(time.time())
+            if self._dirty:
+                self._dirty = False
+                await asyncio.to_thread(self.store.save, self.state_path)
+
+    def prune(self, now: float) -> None:
+        keep = self.policy.config.firewall.learn_keep_days * 86400
+        gone = self.store.prune(now, keep)
+        if not gone:
+            return
+        self._dirty = True
+        for kind, address in gone:
+            self.bus.emit("firewall.address_pruned", reason=kind, details={"address": address})
+        # One atomic reload with the pruned sets: `delete element` of an absent one aborts a batch.
+        self.apply(self.policy)
+
+    def counters(self) -> dict[str, tuple[int, int]]:
+        """Named counters of our table: reason -> (packets, bytes)."""
+        try:
+            out = self._reader.run(f"list counters table {self.table}")
+        except NftError:
+            return {}
+        result = {}
+        for item in json.loads(out).get("nftables", []):
+            c = item.get("counter")
+            if c:
+                result[c["name"].replace("_", "-")] = (c["packets"], c["bytes"])
+        return result
+
+    def save(self) -> None:
+        self.store.save(self.state_path)
+
+
+class _Collector:
+    """nft counters and set sizes read at scrape time."""
+
+    def __init__(self, service: FirewallService) -> None:
+        self.service = service
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        packets = CounterMetricFamily("gcsguard_firewall_packets", "Packets counted per reason by "
+                                      "the kernel (dropped, or logged for log-only reasons)",
+                                      labels=["reason"])
+        counted = self.service.counters()
+        for reason in (*DROP_REASONS, *LOG_REASONS):
+            packets.add_metric([reason], counted.get(reason, (0, 0))[0])
+        learned = GaugeMetricFamily("gcsguard_firewall_learned_addresses",
+                                    "Addresses learned from DNS, by kind", labels=["kind"])
+        for kind in KINDS:
+            learned.add_metric([kind], len(self.service.store.kinds[kind]))
+        mode = GaugeMetricFamily("gcsguard_firewall_mode", "1 for the mode in force", labels=["mode"])
+        for m in ("isolate", "vendor-block", "audit"):
+            mode.add_metric([m], 1 if self.service.policy.config.firewall.mode == m else 0)
+        return [packets, learned, mode]
+

@@ -1,0 +1,1 @@
+"""Packets the kernel logged (NFLOG) turned into events."""
