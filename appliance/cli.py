@@ -98,11 +98,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     async def serve() -> None:
         await Appliance(policy, with_socket=not dns_only).serve()
 
+    from .daemon import TaskFailed
+    from .firewall.nft import NftError
     try:
         asyncio.run(serve())
-    except OSError as e:
+    except (OSError, NftError) as e:
         print(f"{args.config}: cannot start: {e}", file=sys.stderr)
         return 2
+    except TaskFailed as e:
+        print(f"{args.config}: stopped: {e}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -35,6 +35,10 @@ from .policy import Policy, PolicyHolder, load_policy
 log = logging.getLogger("gcsguard")
 
 
+class TaskFailed(Exception):
+    pass
+
+
 async def count_events(queue: "asyncio.Queue[Event]", registry: CollectorRegistry) -> None:
     """The metrics sink: events by type and action (both bounded vocabularies)."""
     total = Counter("gcsguard_events_total", "Events by type and action", ["type", "action"],
@@ -79,6 +83,17 @@ class Appliance:
         self.metrics = MetricsServer(self.registry, config.metrics.listen,
                                      config.metrics.basic_auth_user, config.metrics.basic_auth_password)
         self._stop = asyncio.Event()
+        self._failed = ""
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        """A part that stops by itself is a fault: stop (rules stay in force) and let systemd
+        restart us, rather than run on half-blind."""
+        if task.cancelled() or self._stop.is_set():
+            return
+        error = task.exception()
+        self._failed = f"{task.get_name()}: {error!r}" if error else f"{task.get_name()}: ended"
+        log.error("part failed, stopping: %s", self._failed, exc_info=error)
+        self._stop.set()
 
     async def serve(self) -> None:
         events = self.holder.policy.config.events
@@ -100,6 +115,8 @@ class Appliance:
                 await self.dns.start()
                 tasks.append(asyncio.create_task(self.dns.report_rate_limits(events.drop_report_interval)))
             await self.metrics.start()
+            for task in tasks:
+                task.add_done_callback(self._task_done)
             loop = asyncio.get_running_loop()
             loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -111,6 +128,9 @@ class Appliance:
             log.info("gcsguard %s running; metrics on %s", __version__, ", ".join(
                 self.holder.policy.config.metrics.listen) or "(disabled)")
             await self._stop.wait()
+            if self._failed:
+                stop_reason, error = "task-failed", self._failed
+                raise TaskFailed(self._failed)
         except (OSError, NftError) as e:         # an address in use, nft refused the ruleset
             stop_reason, error = "start-failed", str(e)
             raise

@@ -161,6 +161,7 @@ class NetworkSection:
                                                  doc="metrics are reachable from these")
     management_networks: tuple[str, ...] = opt((), check=networks,
                                                doc="and from these source networks")
+    masquerade: bool = opt(True, doc="rewrite LAN sources to the WAN address (NAT)")
     ipv6: Literal["off", "on"] = opt("off", doc="off: every v6 egress is dropped and logged")
     serve_dhcp: bool = opt(False, doc="the appliance's DHCP server answers on the LAN")
     serve_ntp: bool = opt(False, doc="the appliance's NTP server answers on the LAN")

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import heapq
 import ipaddress
+import logging
 import secrets
+import struct
 import time
 from typing import Awaitable, Callable
 
@@ -24,12 +26,14 @@ from .allow import Allow
 from .learned import LearnedAddresses
 from .render import address_kind
 
+log = logging.getLogger("gcsguard.learn")
 Resolve = Callable[[wire.Query], Awaitable[bytes | None]]
 OnNew = Callable[[str, str, list[str]], None]           # kind, name, new addresses
 
 
 def make_query(name: str, qtype: int) -> wire.Query:
-    question = dnslib.DNSQuestion(name, qtype).pack()
+    labels = b"".join(bytes([len(label)]) + label.encode() for label in name.split(".") if label)
+    question = labels + b"\0" + struct.pack("!HH", qtype, 1)
     return wire.Query(id=secrets.randbits(16), flags=wire.RD, name=name, qtype=qtype, qclass=1,
                       question=question, edns=False, udp_size=512, do=False, raw=b"")
 
@@ -49,11 +53,14 @@ def answer_addresses(response: bytes) -> tuple[list[str], list[str], int]:
 
 class Learner:
     def __init__(self, store: LearnedAddresses, resolve: Resolve, on_new: OnNew,
-                 min_interval: float, rate: float = 50.0,
+                 min_interval: float, rate: float = 200.0, concurrency: int = 16,
                  clock: Callable[[], float] = time.time) -> None:
         self.store, self.resolve, self.on_new = store, resolve, on_new
         self.min_interval, self.rate, self.clock = min_interval, rate, clock
-        self._due: list[tuple[float, str, str]] = []         # (when, name, kind)
+        self.concurrency = concurrency
+        self._due: list[tuple] = []                            # (when, priority, seq, name, kind)
+        self._seq = 0
+        self._inflight: set[asyncio.Task] = set()
         self._known: dict[str, str] = {}                       # name -> kind
         self._allow: dict[str, Allow] = {}                     # allowlisted name -> entry
         self._wake = asyncio.Event()
@@ -65,15 +72,15 @@ class Learner:
         self._allow = {a.name: a for a in allows if a.name}
         for name, source in lists.domains.resolvable():
             if source.kind == "block":
-                self.want(name, address_kind(source.category))
+                self.want(name, address_kind(source.category), priority=1)
         for name in self._allow:
-            self.want(name, "allow")
+            self.want(name, "allow", priority=1)
 
-    def want(self, name: str, kind: str, when: float = 0.0) -> None:
+    def want(self, name: str, kind: str, priority: int = 0) -> None:
+        """Resolve `name` soon: clients' names (priority 0) before the lists' (1)."""
         if self._known.get(name) != kind:
             self._known[name] = kind
-            heapq.heappush(self._due, (when, name, kind))
-            self._wake.set()
+            self._push(0.0, name, kind, priority)
 
     def allow_entry(self, name: str) -> Allow | None:
         while name:
@@ -104,7 +111,13 @@ class Learner:
             self.on_new(kind, name, new)
 
     # --- the schedule -------------------------------------------------------------------
+    def pending(self) -> int:
+        """Names due now or being resolved (0 once the first pass is done)."""
+        now = self.clock()
+        return sum(1 for when, *_ in self._due if when <= now) + len(self._inflight)
+
     async def run(self) -> None:
+        slots = asyncio.Semaphore(self.concurrency)
         while True:
             now = self.clock()
             if not self._due or self._due[0][0] > now:
@@ -115,12 +128,30 @@ class Learner:
                 except asyncio.TimeoutError:
                     pass
                 continue
-            _, name, kind = heapq.heappop(self._due)
+            _, _, _, name, kind = heapq.heappop(self._due)
             if self._known.get(name) != kind:
                 continue                                         # superseded
-            ttl = await self.refresh(name, kind)
-            heapq.heappush(self._due, (self.clock() + max(ttl, self.min_interval), name, kind))
+            await slots.acquire()
+            task = asyncio.create_task(self._refresh(name, kind, slots))
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
             await asyncio.sleep(1.0 / self.rate)
+
+    async def _refresh(self, name: str, kind: str, slots: asyncio.Semaphore) -> None:
+        try:
+            ttl = await self.refresh(name, kind)
+        except Exception:                      # one name must never stop the learner
+            log.exception("resolving %s failed", name)
+            self.failed += 1
+            ttl = self.min_interval
+        finally:
+            slots.release()
+        self._push(self.clock() + max(ttl, self.min_interval), name, kind, priority=1)
+
+    def _push(self, when: float, name: str, kind: str, priority: int) -> None:
+        self._seq += 1
+        heapq.heappush(self._due, (when, priority, self._seq, name, kind))
+        self._wake.set()
 
     async def refresh(self, name: str, kind: str) -> float:
         """Resolve A and AAAA now; returns the smallest TTL seen (or the minimum interval)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import tempfile
 import threading
 
 
@@ -42,6 +43,7 @@ class Nft:
                 getattr(lib, fn).argtypes = [ctypes.c_void_p]
                 getattr(lib, fn).restype = ctypes.c_char_p
             lib.nft_run_cmd_from_buffer.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+            lib.nft_run_cmd_from_filename.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
             lib.nft_ctx_set_dry_run.argtypes = [ctypes.c_void_p, ctypes.c_bool]
             lib.nft_ctx_output_set_flags.argtypes = [ctypes.c_void_p, ctypes.c_uint]
             cls._lib = lib
@@ -53,7 +55,13 @@ class Nft:
         with self._lock:
             lib.nft_ctx_set_dry_run(self._ctx, check_only)
             try:
-                rc = lib.nft_run_cmd_from_buffer(self._ctx, text.encode())
+                if "\n" in text.strip():      # from a file: nft's errors then name the line
+                    with tempfile.NamedTemporaryFile("w", prefix="gcsguard-", suffix=".nft") as f:
+                        f.write(text)
+                        f.flush()
+                        rc = lib.nft_run_cmd_from_filename(self._ctx, f.name.encode())
+                else:
+                    rc = lib.nft_run_cmd_from_buffer(self._ctx, text.encode())
                 out = (lib.nft_ctx_get_output_buffer(self._ctx) or b"").decode()
                 err = (lib.nft_ctx_get_error_buffer(self._ctx) or b"").decode()
             finally:

@@ -22,6 +22,9 @@ LOG_REASONS = ("dns-bypass", "audit-vendor")
 PREFIX = "gcsguard "
 BYPASS_CATEGORIES = frozenset({"doh", "dot", "httpdns", "resolver"})
 
+ND = "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert }"
+LINK_CHATTER = "icmpv6 type { nd-router-solicit, mld-listener-query, mld-listener-report, mld2-listener-report }"
+
 # Learned sets (filled by the daemon, element by element): kind -> nft set name stem.
 LEARNED = ("learned_vendor", "learned_bypass", "learned_allow")
 
@@ -67,6 +70,9 @@ def render(config: Config, lists: ListSet, learned: Mapping[str, Iterable[str]] 
         f"iifname {lan} meta l4proto {{ tcp, udp }} th dport 53 fib daddr type != local "
         "jump log_dns_bypass",
         f"iifname {lan} meta l4proto {{ tcp, udp }} th dport 53 redirect to :{dns_port}"]))
+    if net.masquerade:
+        chains.append(_chain("nat_out", "type nat hook postrouting priority srcnat; policy accept;",
+                             [f"oifname {wan} masquerade"]))
     chains.append(_chain("input", "type filter hook input priority filter; policy drop;",
                          _input_rules(config, lan, wan, dns_port)))
     chains.append(_chain("forward", "type filter hook forward priority filter; policy drop;", [
@@ -161,8 +167,8 @@ def _input_rules(config: Config, lan: str, wan: str, dns_port: int) -> list[str]
     if net.serve_ntp:
         rules.append(f"iifname {lan} udp dport 123 accept")
     rules.append(f"iifname {lan} icmpv6 type nd-router-advert jump drop_rogue_ra")
-    nd = "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert }"
-    rules.append(f"iifname {lan} {nd} accept")
+    rules.append(f"{ND} accept")
+    rules.append(f"{LINK_CHATTER} drop")          # hosts' own link housekeeping: not an attempt
     if net.ipv6 == "on":
         rules.append(f"iifname {wan} icmpv6 type {{ nd-neighbor-solicit, nd-neighbor-advert, "
                      "nd-router-advert }} accept")
@@ -180,12 +186,10 @@ def _output_rules(config: Config, lan: str, wan: str) -> list[str]:
     net = config.network
     rules = ["oif lo accept", f"oifname {lan} icmpv6 type nd-router-advert drop",
              "ct state established,related accept", "ct state invalid drop",
-             f"oifname {lan} meta l4proto {{ icmp, icmpv6 }} accept"]
+             f"oifname {lan} meta l4proto {{ icmp, icmpv6 }} accept", f"{ND} accept",
+             f"ip6 daddr ff02::/16 {LINK_CHATTER} accept"]
     if net.serve_dhcp:
         rules.append(f"oifname {lan} udp sport 67 accept")
-    if net.management_interfaces:
-        rules.append(f"oifname {_set_of(net.management_interfaces)} icmpv6 type "
-                     "{ nd-neighbor-solicit, nd-neighbor-advert } accept")
     if net.ipv6 == "on":
         rules.append(f"oifname {wan} icmpv6 type {{ nd-neighbor-solicit, nd-neighbor-advert, "
                      "nd-router-solicit }} accept")

@@ -185,8 +185,11 @@ class _Collector:
                                     "Addresses learned from DNS, by kind", labels=["kind"])
         for kind in KINDS:
             learned.add_metric([kind], len(self.service.store.kinds[kind]))
+        pending = GaugeMetricFamily("gcsguard_firewall_learn_pending",
+                                    "Names due for resolution now or being resolved",
+                                    value=self.service.learner.pending())
         mode = GaugeMetricFamily("gcsguard_firewall_mode", "1 for the mode in force", labels=["mode"])
         for m in ("isolate", "vendor-block", "audit"):
             mode.add_metric([m], 1 if self.service.policy.config.firewall.mode == m else 0)
-        return [packets, learned, mode]
+        return [packets, learned, pending, mode]
 

@@ -17,6 +17,7 @@ import dnslib
 LAB_ZONE = """
 $TTL 300
 mydjiflight.dji.com.        IN A     203.0.113.10
+mydjiflight.dji.com.        IN AAAA  2001:db8::10
 flysafe-api.dji.com.        IN A     203.0.113.11
 api.dji.com.                IN A     203.0.113.12
 telemetry.allowed.example.  IN CNAME edge.allowed.example.
@@ -28,6 +29,8 @@ chain.allowed.example.      IN CNAME www.allowed.example.
 hardcoded.allowed.example.  IN A     198.51.100.250
 short.allowed.example.      30 IN A  198.51.100.81
 *.bench.example.            IN A     192.0.2.1
+dns.google.                 IN A     198.51.100.53
+dns.weixin.qq.com.          IN A     203.0.113.53
 """
 SOA = dnslib.RR("example.", dnslib.QTYPE.SOA, ttl=300, rdata=dnslib.SOA(
     "ns.example.", "hostmaster.example.", (1, 3600, 600, 86400, 60)))

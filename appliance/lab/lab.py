@@ -1,0 +1,209 @@
+"""One lab, driven from Python: up, run commands in it, switch modes by reload, read what happened.
+
+Used by `gcsguard lab` and, as one session-scoped fixture, by the tests.
+"""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import signal
+import subprocess
+import time
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from ..evlog import signing
+from . import topology
+from .certs import write_lab_pki
+from .internet import HTTPDNS, PUBLIC_RESOLVER, UPSTREAM_DNS
+from .topology import LabError, LabState, Namespaces
+
+REPO_LISTS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "blocklists")
+# The lab's own address lists: the stand-ins for a public resolver and an HTTPDNS service
+# (the shipped lists name the real ones, which the lab never uses).
+LAB_LISTS = {"lab-resolvers.ips": ("lab-public-resolver", "resolver", PUBLIC_RESOLVER),
+             "lab-httpdns.ips": ("lab-httpdns", "httpdns", HTTPDNS)}
+DEFAULT_ALLOW = ("www.allowed.example tcp/80,443",)
+
+
+def shipped_lists() -> list[str]:
+    for candidate in (REPO_LISTS, "/etc/gcsguard/blocklists"):
+        if os.path.isdir(os.path.join(candidate, "vendors")):
+            return [os.path.join(candidate, d) for d in ("vendors", "sdk", "bypass")]
+    raise LabError("the shipped blocklists are not found (looked in the source tree and /etc/gcsguard)")
+
+
+class Lab:
+    def __init__(self, directory: str, prefix: str = "gcslab") -> None:
+        self.directory = os.path.abspath(directory)
+        self.ns = Namespaces(prefix)
+        self.state = LabState(prefix, self.directory)
+        self.settings = {"mode": "isolate", "allow": list(DEFAULT_ALLOW), "ipv6": "off", "quic": False}
+        self.appliance: subprocess.Popen | None = None
+
+    # --- life cycle ---------------------------------------------------------------------
+    def up(self, **settings) -> "Lab":
+        self.settings.update(settings)
+        os.makedirs(self.directory, exist_ok=True)
+        if os.path.exists(os.path.join(self.directory, "lab.json")):
+            raise LabError(f"{self.directory}: a lab is already here; run `gcsguard lab down` first")
+        self.state.save()
+        try:
+            topology.build(self.ns)
+            self._write_files()
+            internet = topology.start(self.state, "internet", self.ns.inet, "-m",
+                                      "appliance.lab.internet", self.directory)
+            self._wait(lambda: "internet ready" in self._read("internet.out"), internet, "internet")
+            self.start_appliance()
+        except BaseException:
+            self.down()
+            raise
+        return self
+
+    def start_appliance(self) -> None:
+        self.appliance = topology.start(self.state, "appliance", self.ns.appl, "-m", "appliance",
+                                        "run", "-c", self.config_path)
+        # Ready when the ruleset is in force and every listed name was resolved once.
+        self._wait(lambda: self.metric("gcsguard_firewall_learn_pending") == 0, self.appliance,
+                   "appliance", timeout=60)
+
+    def down(self) -> list[str]:
+        problems = topology.teardown(self.state)
+        for path in glob.glob(os.path.join(self.directory, "lab.json")):
+            os.unlink(path)
+        return problems
+
+    def _wait(self, ready, process: subprocess.Popen, name: str, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise LabError(f"{name} exited ({process.returncode}):\n{self._read(name + '.out')[-3000:]}")
+            if ready():
+                return
+            time.sleep(0.1)
+        raise LabError(f"{name} not ready after {timeout} s:\n{self._read(name + '.out')[-3000:]}")
+
+    def _read(self, name: str) -> str:
+        try:
+            with open(os.path.join(self.directory, name), errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    # --- files ----------------------------------------------------------------------------
+    @property
+    def config_path(self) -> str:
+        return os.path.join(self.directory, "gcsguard.toml")
+
+    def _write_files(self) -> None:
+        d = self.directory
+        self.pki = write_lab_pki(d)
+        os.makedirs(os.path.join(d, "lists"), exist_ok=True)
+        for name, (vendor, category, address) in LAB_LISTS.items():
+            with open(os.path.join(d, "lists", name), "w") as f:
+                f.write(f"# vendor: {vendor}\n# category: {category}\n# type: ip\n{address}\n")
+        key = os.path.join(d, "keys", "log-signing.key")
+        if not os.path.exists(key):
+            signing.generate_key(key, os.path.join(d, "keys", "log-signing.pub"))
+        self.write_config()
+
+    def write_config(self) -> None:
+        s = self.settings
+        lists = [*shipped_lists(), os.path.join(self.directory, "lists")]
+        text = f"""\
+[appliance]
+station = "lab"
+state_dir = "state"
+[lists]
+block = {json.dumps(lists)}
+[log]
+directory = "log"
+signing_key_file = "keys/log-signing.key"
+checkpoint_interval = 10
+fsync = "never"
+[events]
+socket = "events.sock"
+drop_report_interval = 5
+[metrics]
+listen = ["{topology.MGMT_APPLIANCE}:{topology.METRICS_PORT}"]
+[dns]
+listen = ["{topology.LAN_V4}:53", "[{topology.LAN_V6}]:53"]
+clients = ["10.70.0.0/24", "fd00:70::/64"]
+upstreams = ["{UPSTREAM_DNS}:53"]
+min_ttl = 0
+[network]
+lan_interfaces = ["lan0"]
+wan_interface = "wan0"
+management_interfaces = ["mgmt0"]
+ipv6 = "{s['ipv6']}"
+[firewall]
+mode = "{s['mode']}"
+allow = {json.dumps(s['allow'])}
+quic = {str(s['quic']).lower()}
+log_rate = 1000
+learn_min_interval = 5.0
+"""
+        tmp = self.config_path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, self.config_path)
+
+    def reload(self, **settings) -> bool:
+        """Rewrite the config, SIGHUP the appliance, wait for the verdict; True if applied."""
+        self.settings.update(settings)
+        self.write_config()
+        return self.sighup()
+
+    def sighup(self) -> bool:
+        before = (self.metric("gcsguard_config_reloads_total", result="success") or 0,
+                  self.metric("gcsguard_config_reloads_total", result="failure") or 0)
+        os.kill(self.appliance.pid, signal.SIGHUP)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            now = (self.metric("gcsguard_config_reloads_total", result="success") or 0,
+                   self.metric("gcsguard_config_reloads_total", result="failure") or 0)
+            if now != before:
+                return now[0] > before[0]
+            time.sleep(0.05)
+        raise LabError("the appliance did not answer SIGHUP within 20 s")
+
+    # --- looking inside -----------------------------------------------------------------
+    def run(self, role: str, *cmd: str, timeout: float = 15.0) -> subprocess.CompletedProcess:
+        """A command in one of the lab's namespaces (ctl, appl, inet, mgmt)."""
+        return subprocess.run(topology.ns_exec(getattr(self.ns, role), *cmd), capture_output=True,
+                              text=True, timeout=timeout)
+
+    def metrics_text(self) -> str:
+        """Scraped from the management host, the way a station's Prometheus would."""
+        url = f"http://{topology.MGMT_APPLIANCE}:{topology.METRICS_PORT}/metrics"
+        return self.run("mgmt", "curl", "-sf", "--max-time", "3", url, timeout=10).stdout
+
+    def metric(self, name: str, **labels) -> float | None:
+        for family in text_string_to_metric_families(self.metrics_text()):
+            for sample in family.samples:
+                if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                    return sample.value
+        return None
+
+    def events(self, after: int = 0) -> list[dict]:
+        """Log records with chain position n > `after` (the log is read as files, like an auditor)."""
+        records = []
+        for path in sorted(glob.glob(os.path.join(self.directory, "log", "events-*.jsonl"))):
+            with open(path) as f:
+                for line in f:
+                    if line.endswith("\n"):
+                        record = json.loads(line)
+                        if record["n"] > after:
+                            records.append(record)
+        return records
+
+    def hits(self, after: float = 0.0) -> list[dict]:
+        records = []
+        for line in self._read("hits.jsonl").splitlines():
+            hit = json.loads(line)
+            if hit["t"] > after:
+                records.append(hit)
+        return records
+

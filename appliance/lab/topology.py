@@ -1,0 +1,173 @@
+"""The lab: a controller LAN, the appliance and a simulated internet, in network namespaces.
+
+    ctl (controller)            appl (gcsguard)                 inet (simulated internet)
+    eth0 10.70.0.23  ---- lan0 10.70.0.1         wan0 192.0.2.130 ---- up0 192.0.2.129
+         fd00:70::23           fd00:70::1             2001:db8:ffff::2     2001:db8:ffff::1
+                               mgmt0 10.71.0.1 ---- mgmt: eth0 10.71.0.2   servers on lo:
+                                                                          192.0.2.53, 198.51.100.x,
+                                                                          203.0.113.x, 2001:db8::x
+
+The internet side uses documentation addresses only; the LAN 10.x and fd00::. Rules
+are loaded only in `appl`; nothing is ever loaded into the host's namespace. Every
+namespace and process the lab makes is recorded in `lab.json` and removed by `down`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+
+from .internet import ADDRESSES
+
+LAN_V4, LAN_V6 = "10.70.0.1", "fd00:70::1"
+CONTROLLER_V4, CONTROLLER_V6 = "10.70.0.23", "fd00:70::23"
+MGMT_APPLIANCE, MGMT_HOST = "10.71.0.1", "10.71.0.2"
+WAN_V4, WAN_GW_V4, WAN_V6, WAN_GW_V6 = "192.0.2.130", "192.0.2.129", "2001:db8:ffff::2", "2001:db8:ffff::1"
+METRICS_PORT = 9253
+
+# Short conntrack timeouts in the appliance, so tests never wait minutes for entries to expire.
+CONNTRACK_SYSCTLS = {"net.netfilter.nf_conntrack_udp_timeout": 3,
+                     "net.netfilter.nf_conntrack_udp_timeout_stream": 5,
+                     "net.netfilter.nf_conntrack_tcp_timeout_time_wait": 2,
+                     "net.netfilter.nf_conntrack_tcp_timeout_close_wait": 5,
+                     "net.netfilter.nf_conntrack_tcp_timeout_fin_wait": 5,
+                     "net.netfilter.nf_conntrack_tcp_timeout_syn_sent": 5,
+                     "net.netfilter.nf_conntrack_acct": 1}
+
+
+class LabError(Exception):
+    pass
+
+
+@dataclass
+class Namespaces:
+    prefix: str
+    ctl: str = ""
+    appl: str = ""
+    inet: str = ""
+    mgmt: str = ""
+
+    def __post_init__(self) -> None:
+        for role in ("ctl", "appl", "inet", "mgmt"):
+            setattr(self, role, f"{self.prefix}-{role}")
+
+    def all(self) -> list[str]:
+        return [self.ctl, self.appl, self.inet, self.mgmt]
+
+
+@dataclass
+class LabState:
+    """What `down` must remove, written before anything is created."""
+    prefix: str
+    directory: str
+    pids: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, directory: str) -> "LabState":
+        try:
+            with open(os.path.join(directory, "lab.json")) as f:
+                return cls(**json.load(f))
+        except FileNotFoundError:
+            raise LabError(f"{directory}: no lab here (lab.json missing)") from None
+
+    def save(self) -> None:
+        with open(os.path.join(self.directory, "lab.json"), "w") as f:
+            json.dump(asdict(self), f)
+
+
+def ip(*args: str, ns: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    cmd = ["ip", *(["-n", ns] if ns else []), *args]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if check and result.returncode:
+        raise LabError(f"{' '.join(cmd)}: {result.stderr.strip()}")
+    return result
+
+
+def ns_exec(ns: str, *cmd: str) -> list[str]:
+    return ["ip", "netns", "exec", ns, *cmd]
+
+
+def sysctl(ns: str, values: dict[str, int]) -> None:
+    args = [f"{k}={v}" for k, v in values.items()]
+    result = subprocess.run(ns_exec(ns, "sysctl", "-q", "-w", *args), capture_output=True, text=True)
+    if result.returncode:
+        raise LabError(f"sysctl in {ns}: {result.stderr.strip()}")
+
+
+def build(n: Namespaces) -> None:
+    """Namespaces, links, addresses and routes; raises LabError (the caller tears down)."""
+    for ns in n.all():
+        ip("netns", "add", ns)
+        ip("link", "set", "lo", "up", ns=ns)
+    for a_ns, a_if, b_ns, b_if in ((n.appl, "lan0", n.ctl, "eth0"), (n.appl, "wan0", n.inet, "up0"),
+                                   (n.appl, "mgmt0", n.mgmt, "eth0")):
+        ip("link", "add", a_if, "netns", a_ns, "type", "veth", "peer", "name", b_if, "netns", b_ns)
+        ip("link", "set", a_if, "up", ns=a_ns)
+        ip("link", "set", b_if, "up", ns=b_ns)
+    addresses = [(n.ctl, "eth0", f"{CONTROLLER_V4}/24"), (n.ctl, "eth0", f"{CONTROLLER_V6}/64"),
+                 (n.appl, "lan0", f"{LAN_V4}/24"), (n.appl, "lan0", f"{LAN_V6}/64"),
+                 (n.appl, "wan0", f"{WAN_V4}/25"), (n.appl, "wan0", f"{WAN_V6}/64"),
+                 (n.appl, "mgmt0", f"{MGMT_APPLIANCE}/24"), (n.mgmt, "eth0", f"{MGMT_HOST}/24"),
+                 (n.inet, "up0", f"{WAN_GW_V4}/25"), (n.inet, "up0", f"{WAN_GW_V6}/64")]
+    addresses += [(n.inet, "lo", f"{a}/{128 if ':' in a else 32}") for a in ADDRESSES]
+    for ns, dev, address in addresses:
+        ip("addr", "add", address, "dev", dev, *(["nodad"] if ":" in address else []), ns=ns)
+    for ns, gw in ((n.ctl, LAN_V4), (n.ctl, LAN_V6), (n.appl, WAN_GW_V4), (n.appl, WAN_GW_V6)):
+        ip(*(["-6"] if ":" in gw else []), "route", "add", "default", "via", gw, ns=ns)
+    sysctl(n.appl, {"net.ipv4.ip_forward": 1, "net.ipv6.conf.all.forwarding": 1})
+    # conntrack's sysctls exist once the module is loaded; loading our table does that, so
+    # a placeholder ct rule in a scratch table of the lab's own namespace comes first.
+    subprocess.run(ns_exec(n.appl, "nft", "add table inet lab_ct; add chain inet lab_ct c; "
+                                          "add rule inet lab_ct c ct state new; delete table inet lab_ct"),
+                   check=True)
+    sysctl(n.appl, CONNTRACK_SYSCTLS)
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return os.waitpid(pid, os.WNOHANG)[0] == pid      # our child: reap it
+    except ChildProcessError:                             # not ours (lab up ran in another process)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+
+def teardown(state: LabState) -> list[str]:
+    """Stop the lab's processes (by pid, whole process groups) and delete its namespaces."""
+    import signal
+    import time
+    problems = []
+    for name, pid in state.pids.items():
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            continue
+        for _ in range(50):
+            if _gone(pid):
+                break
+            time.sleep(0.1)
+        else:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            problems.append(f"{name} (pid {pid}) needed SIGKILL")
+    for ns in Namespaces(state.prefix).all():
+        result = ip("netns", "del", ns, check=False)
+        if result.returncode and "No such file" not in result.stderr:
+            problems.append(f"netns {ns}: {result.stderr.strip()}")
+    return problems
+
+
+def start(state: LabState, name: str, ns: str, *args: str) -> subprocess.Popen:
+    """A lab process in its own process group, output to DIR/NAME.out, recorded for `down`."""
+    out = open(os.path.join(state.directory, f"{name}.out"), "ab")
+    process = subprocess.Popen(ns_exec(ns, sys.executable, *args), stdout=out, stderr=subprocess.STDOUT,
+                               stdin=subprocess.DEVNULL, start_new_session=True, cwd=state.directory)
+    state.pids[name] = process.pid
+    state.save()
+    return process
