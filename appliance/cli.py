@@ -11,6 +11,7 @@ from . import __version__
 from .config import DEFAULT_PATH, ConfigError, describe
 from .evlog import signing
 from .firewall.cli import add_firewall_parser, add_lists_ip_parser
+from .lab.cli import add_lab_parser
 from .lists import ListSet
 from .policy import Policy, load_policy
 from .review.cli import SUBCOMMANDS as REVIEW_SUBCOMMANDS, add_review_parser
@@ -53,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_lists_test)
     add_lists_ip_parser(lists, with_config)
     add_firewall_parser(sub, with_config)
+    add_lab_parser(sub)
 
     p = sub.add_parser("keygen", help="create the log signing key pair",
                        description="Create an Ed25519 key pair for signed log checkpoints. The "

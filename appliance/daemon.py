@@ -78,8 +78,10 @@ class Appliance:
             self.packets = PacketEvents(self.bus, lambda: self.holder.policy.lists,
                                         self.firewall.store)
         observe = self.firewall.learner.observe if self.firewall else None
+        audit = (lambda: self.holder.policy.config.firewall.mode == "audit") if self.firewall else (
+            lambda: False)
         self.dns = (DnsService(config.dns, lambda: self.holder.policy.lists, self.bus, self.registry,
-                               observe) if config.dns.listen else None)
+                               observe, audit) if config.dns.listen else None)
         self.metrics = MetricsServer(self.registry, config.metrics.listen,
                                      config.metrics.basic_auth_user, config.metrics.basic_auth_password)
         self._stop = asyncio.Event()
@@ -169,7 +171,8 @@ class Appliance:
                 self.holder.reject(ConfigError([f"ruleset refused by nft: {e}"]))
                 return False
         self.holder.apply(new)     # on the loop: the bus is not thread-safe
-        if self.dns and new.lists.sha256 != current.lists.sha256:
+        if self.dns and (new.lists.sha256 != current.lists.sha256
+                         or new.config.firewall.mode != current.config.firewall.mode):
             self.dns.lists_changed()
         log.info("reload applied (config %s)", new.config.sha256[:12])
         return True

@@ -31,7 +31,7 @@ class Request:
     client: str
     tcp: bool
     start_ns: int = field(default_factory=time.perf_counter_ns)
-    verdict: str = "forwarded"   # blocked | bypass | cached | forwarded | stale | servfail
+    verdict: str = "forwarded"   # blocked | bypass | audited | cached | forwarded | stale | servfail
     reason: str = "forwarded"    # bounded: name-list | cname-list | address-list | bypass-canary | ...
     match: Match | None = None
     matched: str = ""            # the CNAME target or address that matched, for the record
@@ -47,10 +47,17 @@ class Link:
         raise NotImplementedError
 
 
+AUDIT_EXEMPT = frozenset({"doh", "dot", "httpdns", "resolver"})   # bypasses stay closed in audit
+
+
 @dataclass
 class Sinkhole:
     mode: str    # nxdomain | nodata | null
     ttl: int
+    audit: Callable[[], bool] = lambda: False    # audit mode: vendor names resolve, logged
+
+    def enforces(self, match: Match) -> bool:
+        return match.source.category in AUDIT_EXEMPT or not self.audit()
 
     def answer(self, q: wire.Query, mode: str | None = None) -> bytes:
         return answers.sinkhole_for(q, mode or self.mode, self.ttl)
@@ -108,6 +115,9 @@ class NameBlock(Link):
             match = self._memo[name] = verdict.block if verdict.blocked else None
         if match is None:
             return self.next.resolve(req)
+        if not self.sinkhole.enforces(match):
+            req.verdict, req.reason, req.match = "audited", "name-list", match
+            return self.next.resolve(req)
         req.verdict, req.reason, req.match = "blocked", "name-list", match
         return self.sinkhole.answer(req.q)
 
@@ -130,7 +140,8 @@ class CacheLink(Link):
             req.verdict, req.reason = "blocked", entry.block[0]
             req.match, req.matched = entry.block[1], entry.block[2]
             return self.sinkhole.answer(req.q)
-        req.verdict = req.reason = "stale" if stale else "cached"
+        if req.verdict != "audited":
+            req.verdict = req.reason = "stale" if stale else "cached"
         return answers.cached_for(req.q, entry, now, self.stale_answer_ttl if stale else None)
 
     def resolve(self, req: Request) -> Result:
@@ -200,7 +211,9 @@ class AnswerBlock(Link):
                 address = str(ipaddress.ip_address(raw))
                 summary.append(address)
                 hit, matched, reason = lists.ips.match_packed(raw), address, "address-list"
-            if hit is not None:
+            if hit is not None and not self.sinkhole.enforces(hit):
+                req.verdict, req.reason, req.match, req.matched = "audited", reason, hit, matched
+            elif hit is not None:
                 req.verdict, req.reason, req.match, req.matched = "blocked", reason, hit, matched
                 req.summary = tuple(summary)
                 return self.sinkhole.answer(req.q)

@@ -27,6 +27,7 @@ from .upstream import Forwarder, parse_servers
 LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                    0.25, 0.5, 1.0, 2.5)
 BLOCKING = ("blocked", "bypass")
+NOTABLE = (*BLOCKING, "audited")      # logged even with log_queries = "blocked"
 
 
 LINE_LOOKUP_MAX = 1 << 20     # bytes: find the line of a match only in lists this small
@@ -97,7 +98,7 @@ class QueryRecorder:
         vendor = match.source.vendor if match else ""
         self.metrics.observe(req.verdict, vendor, elapsed)
         blocking = req.verdict in BLOCKING
-        if self.log_none or not (self.log_all or blocking):
+        if self.log_none or not (self.log_all or req.verdict in NOTABLE):
             return
         q = req.q
         details = {"qtype": qtype_name(q.qtype), "verdict": req.verdict,
@@ -109,7 +110,8 @@ class QueryRecorder:
             details["matched"] = req.matched
         if req.summary:
             details["answer"] = list(req.summary)
-        self.bus.emit("dns.query", action="block" if blocking else "allow", reason=req.reason,
+        self.bus.emit("dns.query", action="block" if blocking else
+                      "log" if req.verdict == "audited" else "allow", reason=req.reason,
                       device_ip=req.client, name=q.name, vendor=vendor,
                       category=match.source.category if match else "", details=details)
 
@@ -117,7 +119,8 @@ class QueryRecorder:
 class DnsService:
     def __init__(self, config: DnsSection, lists: Callable[[], ListSet], bus: EventBus,
                  registry: CollectorRegistry,
-                 observe: Callable[[Request], None] | None = None) -> None:
+                 observe: Callable[[Request], None] | None = None,
+                 audit: Callable[[], bool] = lambda: False) -> None:
         self.bus = bus
         self.cache = AnswerCache(config.cache_size, config.serve_stale_for)
         Gauge("gcsguard_dns_cache_entries", "Answers in the DNS cache",
@@ -125,7 +128,7 @@ class DnsService:
         self.forwarder = Forwarder(parse_servers(config.upstreams), config.upstream_timeout, registry)
         self.limiter = RateLimiter(config.rate_limit, config.rate_burst)
         chain = build_chain(QueryRecorder(bus, registry, config.log_queries, observe), lists, self.cache,
-                            self.forwarder, Sinkhole(config.sinkhole, config.sinkhole_ttl),
+                            self.forwarder, Sinkhole(config.sinkhole, config.sinkhole_ttl, audit),
                             (config.min_ttl, config.max_ttl, config.negative_max_ttl))
         self.frontend = Frontend(chain, list(config.clients), config.refuse, self.limiter, registry)
         self.server = DnsServer(self.frontend, config.listen, tcp_idle=config.tcp_idle_timeout,

@@ -92,13 +92,15 @@ class Learner:
 
     # --- the resolver's answers (called on the loop, before the answer is sent) ----------
     def observe(self, req: Request) -> None:
-        if req.verdict == "blocked" and req.match is not None:
+        addresses = [a for a in req.summary if not a.startswith("CNAME ")]
+        if req.verdict in ("blocked", "audited") and req.match is not None:
             kind = address_kind(req.match.source.category)
             self.want(req.q.name, kind)
             if req.matched and not req.matched[0].isdigit() and ":" not in req.matched:
                 self.want(req.matched, kind)                    # the CNAME target that matched
+            if req.verdict == "audited" and addresses:          # audit: the device gets them
+                self._learn(kind, req.q.name, addresses)
             return
-        addresses = [a for a in req.summary if not a.startswith("CNAME ")]
         if not addresses:
             return
         entry = self.allow_entry(req.q.name) if self._allow else None

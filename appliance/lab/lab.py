@@ -159,7 +159,7 @@ learn_min_interval = 5.0
     def sighup(self) -> bool:
         before = (self.metric("gcsguard_config_reloads_total", result="success") or 0,
                   self.metric("gcsguard_config_reloads_total", result="failure") or 0)
-        os.kill(self.appliance.pid, signal.SIGHUP)
+        os.kill(self.state.pids["appliance"], signal.SIGHUP)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             now = (self.metric("gcsguard_config_reloads_total", result="success") or 0,

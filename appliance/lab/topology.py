@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
@@ -116,6 +117,11 @@ def build(n: Namespaces) -> None:
         ip("addr", "add", address, "dev", dev, *(["nodad"] if ":" in address else []), ns=ns)
     for ns, gw in ((n.ctl, LAN_V4), (n.ctl, LAN_V6), (n.appl, WAN_GW_V4), (n.appl, WAN_GW_V6)):
         ip(*(["-6"] if ":" in gw else []), "route", "add", "default", "via", gw, ns=ns)
+    # `ip netns exec` shows the controller this resolv.conf: it uses the appliance, like a
+    # DHCP client would be told to.
+    os.makedirs(f"/etc/netns/{n.ctl}", exist_ok=True)
+    with open(f"/etc/netns/{n.ctl}/resolv.conf", "w") as f:
+        f.write(f"nameserver {LAN_V4}\noptions timeout:2 attempts:1\n")
     sysctl(n.appl, {"net.ipv4.ip_forward": 1, "net.ipv6.conf.all.forwarding": 1})
     # conntrack's sysctls exist once the module is loaded; loading our table does that, so
     # a placeholder ct rule in a scratch table of the lab's own namespace comes first.
@@ -157,6 +163,8 @@ def teardown(state: LabState) -> list[str]:
                 pass
             problems.append(f"{name} (pid {pid}) needed SIGKILL")
     for ns in Namespaces(state.prefix).all():
+        if os.path.isdir(f"/etc/netns/{ns}"):
+            shutil.rmtree(f"/etc/netns/{ns}")
         result = ip("netns", "del", ns, check=False)
         if result.returncode and "No such file" not in result.stderr:
             problems.append(f"netns {ns}: {result.stderr.strip()}")

@@ -1,0 +1,125 @@
+"""`gcsguard lab up | run | down`: the lab, and the controller-app scenario replayed in it."""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+
+from .lab import Lab
+from .topology import LabError, LabState, METRICS_PORT, MGMT_APPLIANCE, teardown
+
+MODES = ("isolate", "vendor-block", "audit")
+
+
+def add_lab_parser(sub) -> None:
+    lab = sub.add_parser("lab", help="the lab: controller, appliance and internet in namespaces",
+                         description="Build a lab in network namespaces (documentation addresses "
+                         "only) and replay a controller app's egress techniques through gcsguard.")
+    lsub = lab.add_subparsers(dest="lab_command", required=True, metavar="SUBCOMMAND")
+    for name, func, text in (("up", cmd_up, "build the lab and start gcsguard in it, then return"),
+                             ("run", cmd_run, "build the lab, replay the scenario, stay up until "
+                              "Ctrl-C, then tear down"),
+                             ("down", cmd_down, "stop the lab's processes and remove its namespaces")):
+        p = lsub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+        p.add_argument("--dir", default="gcsguard-lab",
+                       help="the lab's files: config, log, state (default: ./gcsguard-lab)")
+        p.add_argument("--prefix", default="gcslab", help="namespace name prefix (default gcslab)")
+        if name != "down":
+            p.add_argument("--mode", choices=(*MODES, "all"), default="all" if name == "run"
+                           else "isolate", help="firewall mode (run: 'all' replays each in turn)")
+        if name == "run":
+            p.add_argument("--no-wait", action="store_true", help="tear down after the scenario")
+        p.set_defaults(func=func)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    lab = Lab(args.dir, args.prefix)
+    try:
+        lab.up(mode=args.mode)
+    except LabError as e:
+        print(f"lab up: {e}", file=sys.stderr)
+        return 2
+    _where(lab)
+    print(f"\nstop it with: gcsguard lab down --dir {args.dir} --prefix {args.prefix}")
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    try:
+        state = LabState.load(os.path.abspath(args.dir))
+    except LabError as e:
+        print(f"lab down: {e}", file=sys.stderr)
+        return 2
+    problems = teardown(state)
+    os.unlink(os.path.join(state.directory, "lab.json"))
+    for p in problems:
+        print(f"lab down: {p}", file=sys.stderr)
+    print(f"lab {state.prefix} removed (files kept in {state.directory})")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .scenario import run_one, techniques
+    lab = Lab(args.dir, args.prefix)
+    modes = MODES if args.mode == "all" else (args.mode,)
+    print(f"gcsguard lab: building namespaces {args.prefix}-{{ctl,appl,inet,mgmt}} ...", flush=True)
+    try:
+        lab.up(mode=modes[0])
+    except LabError as e:
+        print(f"lab run: {e}", file=sys.stderr)
+        return 2
+    failures = 0
+    try:
+        for mode in modes:
+            if lab.settings["mode"] != mode and not lab.reload(mode=mode):
+                raise LabError(f"reload to {mode} was rejected")
+            print(f"\n== mode {mode}: {MODE_TEXT[mode]}")
+            print(f"   {'technique':46} {'controller saw':24} {'internet got':12} gcsguard logged")
+            for technique in techniques(lab.pki["ca"], sys.executable):
+                result = run_one(lab, technique)
+                failures += not result.ok
+                mark = "ok " if result.ok else "!! "
+                got = f"{len(result.hits)} hit(s)" if result.hits else "nothing"
+                print(f"{mark}{technique.label[:46]:46} {result.client[:24]:24} {got:12} "
+                      f"{result.appliance}", flush=True)
+        print(f"\n{'every attempt went as the mode requires' if not failures else f'{failures} attempt(s) did NOT go as the mode requires'}")
+        _where(lab)
+        if not args.no_wait:
+            print("\nthe lab stays up for you to look around; Ctrl-C tears it down.", flush=True)
+            _wait_for_interrupt()
+    except LabError as e:
+        print(f"lab run: {e}", file=sys.stderr)
+        failures += 1
+    finally:
+        for problem in lab.down():
+            print(f"lab down: {problem}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+MODE_TEXT = {"isolate": "nothing leaves but the allowlist (www.allowed.example tcp/80,443)",
+             "vendor-block": "vendor and bypass destinations dropped, the rest allowed",
+             "audit": "vendor traffic allowed and logged; bypasses still closed"}
+
+
+def _where(lab: Lab) -> None:
+    ns = lab.ns
+    print(f"""
+look around:
+  events      gcsguard review show {lab.directory}/log --type egress.
+  verify log  gcsguard review verify {lab.directory}/log --pubkey {lab.directory}/keys/log-signing.pub
+  metrics     ip netns exec {ns.mgmt} curl -s http://{MGMT_APPLIANCE}:{METRICS_PORT}/metrics | grep firewall
+  ruleset     ip netns exec {ns.appl} nft list table inet gcsguard
+  provenance  ip netns exec {ns.appl} gcsguard lists ip 203.0.113.10 -c {lab.config_path}
+  try it      ip netns exec {ns.ctl} curl -m 3 http://203.0.113.10/""")
+
+
+def _wait_for_interrupt() -> None:
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    try:
+        while not stop:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
