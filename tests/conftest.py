@@ -110,3 +110,38 @@ def daemons():
         return started[-1]
     yield start
     stop_all(started)
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory):
+    """The lab, built once per session; tests switch modes by reload (lab.reload(mode=...))."""
+    from appliance.lab.lab import Lab
+    lab = Lab(str(tmp_path_factory.mktemp("lab")), prefix=f"gct{os.getpid() % 100000}")
+    lab.up()
+    try:
+        yield lab
+    finally:
+        problems = lab.down()
+        assert not problems, problems
+
+
+@pytest.fixture
+def scratch_netns():
+    """An empty network namespace of our own, for nft commands that must never touch the host's."""
+    import subprocess
+    name = f"gcs-scratch-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=True)
+
+
+def in_netns(ns: str, *cmd: str, check: bool = True, **kwargs):
+    """Run a command inside a namespace; output as text."""
+    import subprocess
+    result = subprocess.run(["ip", "netns", "exec", ns, *cmd], capture_output=True, text=True,
+                            timeout=60, **kwargs)
+    if check and result.returncode:
+        raise AssertionError(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result

@@ -45,6 +45,14 @@ def add_lists_ip_parser(lists, with_config) -> None:
     p.set_defaults(func=cmd_lists_ip)
 
 
+def _render(policy, store) -> str:
+    from .allow import parse_allow
+    from .learn import AllowNames
+    from .render import render
+    allows = AllowNames([parse_allow(a) for a in policy.config.firewall.allow])
+    return render(policy.config, policy.lists, store.elements(allows))
+
+
 def _policy_and_store(path: str):
     from ..policy import load_policy
     policy = load_policy(path)
@@ -106,18 +114,16 @@ def _record(config, event: Event) -> str:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from .render import render
     policy, store = _policy_and_store(args.config)
-    sys.stdout.write(render(policy.config, policy.lists, store.elements()))
+    sys.stdout.write(_render(policy, store))
     return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     from .nft import Nft
-    from .render import render
     policy, store = _policy_and_store(args.config)
     try:
-        Nft().check(render(policy.config, policy.lists, store.elements()))
+        Nft().check(_render(policy, store))
     except NftError as e:
         print(f"FAILED: the rendered ruleset: {e}", file=sys.stderr)
         return 1

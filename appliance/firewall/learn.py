@@ -31,6 +31,21 @@ Resolve = Callable[[wire.Query], Awaitable[bytes | None]]
 OnNew = Callable[[str, str, list[str]], None]           # kind, name, new addresses
 
 
+class AllowNames:
+    """isolate's allowlisted names: a name matches its entry or any name under it."""
+
+    def __init__(self, allows: list[Allow]) -> None:
+        self.entries = {a.name: a for a in allows if a.name}
+
+    def __call__(self, name: str) -> Allow | None:
+        while name:
+            entry = self.entries.get(name)
+            if entry is not None:
+                return entry
+            name = name.partition(".")[2]
+        return None
+
+
 def make_query(name: str, qtype: int) -> wire.Query:
     labels = b"".join(bytes([len(label)]) + label.encode() for label in name.split(".") if label)
     question = labels + b"\0" + struct.pack("!HH", qtype, 1)
@@ -62,18 +77,18 @@ class Learner:
         self._seq = 0
         self._inflight: set[asyncio.Task] = set()
         self._known: dict[str, str] = {}                       # name -> kind
-        self._allow: dict[str, Allow] = {}                     # allowlisted name -> entry
+        self.allow_entry = AllowNames([])
         self._wake = asyncio.Event()
         self.resolved = self.failed = 0
 
     # --- what to learn ------------------------------------------------------------------
     def set_policy(self, lists: ListSet, allows: list[Allow]) -> None:
         """After a (re)load: schedule every name the lists and the allowlist now hold."""
-        self._allow = {a.name: a for a in allows if a.name}
+        self.allow_entry = AllowNames(allows)
         for name, source in lists.domains.resolvable():
             if source.kind == "block":
                 self.want(name, address_kind(source.category), priority=1)
-        for name in self._allow:
+        for name in self.allow_entry.entries:
             self.want(name, "allow", priority=1)
 
     def want(self, name: str, kind: str, priority: int = 0) -> None:
@@ -81,14 +96,6 @@ class Learner:
         if self._known.get(name) != kind:
             self._known[name] = kind
             self._push(0.0, name, kind, priority)
-
-    def allow_entry(self, name: str) -> Allow | None:
-        while name:
-            entry = self._allow.get(name)
-            if entry is not None:
-                return entry
-            name = name.partition(".")[2]
-        return None
 
     # --- the resolver's answers (called on the loop, before the answer is sent) ----------
     def observe(self, req: Request) -> None:
@@ -103,12 +110,11 @@ class Learner:
             return
         if not addresses:
             return
-        entry = self.allow_entry(req.q.name) if self._allow else None
-        if entry is not None:
-            self._learn("allow", req.q.name, addresses, entry.services)
+        if self.allow_entry.entries and self.allow_entry(req.q.name) is not None:
+            self._learn("allow", req.q.name, addresses)
 
-    def _learn(self, kind: str, name: str, addresses: list[str], services=()) -> None:
-        new = self.store.observe(kind, name, addresses, self.clock(), services)
+    def _learn(self, kind: str, name: str, addresses: list[str]) -> None:
+        new = self.store.observe(kind, name, addresses, self.clock())
         if new:
             self.on_new(kind, name, new)
 
@@ -174,6 +180,5 @@ class Learner:
                 for target in targets:
                     self.want(target, kind)
             if addresses:
-                entry = self._allow.get(name)
-                self._learn(kind, name, addresses, entry.services if entry else ())
+                self._learn(kind, name, addresses)
         return ttl

@@ -11,16 +11,15 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Any, Callable, Iterable
 
 KINDS = ("vendor", "bypass", "allow")
+AllowLookup = Callable[[str], Any]     # name -> its current allowlist entry (an Allow) or None
 
 
 @dataclass
 class Provenance:
     names: dict[str, list[float]] = field(default_factory=dict)   # name -> [first, last] seen
-    services: set[tuple[str, str]] = field(default_factory=set)   # allow only; empty = any port
-    any_port: bool = False
 
     @property
     def last_seen(self) -> float:
@@ -32,8 +31,7 @@ class LearnedAddresses:
         self.shared_policy = shared_policy              # "block" | "allow"
         self.kinds: dict[str, dict[str, Provenance]] = {k: {} for k in KINDS}
 
-    def observe(self, kind: str, name: str, addresses: Iterable[str], now: float,
-                services: tuple[tuple[str, str], ...] = ()) -> list[str]:
+    def observe(self, kind: str, name: str, addresses: Iterable[str], now: float) -> list[str]:
         """Record that `name` resolved to `addresses`; returns the addresses new to `kind`."""
         table, new = self.kinds[kind], []
         for address in addresses:
@@ -43,11 +41,6 @@ class LearnedAddresses:
                 new.append(address)
             seen = entry.names.setdefault(name, [now, now])
             seen[1] = now
-            if kind == "allow":
-                if services:
-                    entry.services.update(services)
-                else:
-                    entry.any_port = True
         return new
 
     def conflict(self, address: str) -> bool:
@@ -70,14 +63,28 @@ class LearnedAddresses:
                 gone.append((kind, address))
         return gone
 
-    def elements(self) -> dict[str, list]:
+    def services(self, address: str, allow_entry: AllowLookup) -> tuple[bool, set]:
+        """(any port, {(proto, port)}) the *current* allowlist grants an allow address."""
+        any_port, services = False, set()
+        for name in self.kinds["allow"].get(address, Provenance()).names:
+            entry = allow_entry(name)
+            if entry is not None:
+                any_port = any_port or not entry.services
+                services.update(entry.services)
+        return any_port, services
+
+    def elements(self, allow_entry: AllowLookup = lambda name: None) -> dict[str, list]:
         """The learned sets' contents for the renderer; the shared-address policy applied."""
         allow_wins = self.shared_policy == "allow"
         allow = self.kinds["allow"]
         out = {"learned_vendor": [a for a in self.kinds["vendor"] if not (allow_wins and a in allow)],
-               "learned_bypass": list(self.kinds["bypass"]),
-               "learned_allow": [a for a, p in allow.items() if p.any_port],
-               "learned_allow_svc": [(a, s) for a, p in allow.items() for s in sorted(p.services)]}
+               "learned_bypass": list(self.kinds["bypass"]), "learned_allow": [],
+               "learned_allow_svc": []}
+        for address in allow:
+            any_port, services = self.services(address, allow_entry)
+            if any_port:
+                out["learned_allow"].append(address)
+            out["learned_allow_svc"] += [(address, s) for s in sorted(services)]
         return out
 
     def about(self, address: str) -> dict[str, dict]:
@@ -88,8 +95,8 @@ class LearnedAddresses:
 
     # --- persistence: one JSON file, replaced atomically -------------------------------
     def save(self, path: str) -> None:
-        data = {kind: {a: {"names": p.names, "services": sorted(p.services), "any_port": p.any_port}
-                       for a, p in table.items()} for kind, table in self.kinds.items()}
+        data = {kind: {a: {"names": p.names} for a, p in table.items()}
+                for kind, table in self.kinds.items()}
         tmp = f"{path}.tmp"
         with open(tmp, "w") as f:
             json.dump({"version": 1, "addresses": data}, f)
@@ -103,8 +110,7 @@ class LearnedAddresses:
             with open(path) as f:
                 data = json.load(f)
             for kind, table in data["addresses"].items():
-                self.kinds[kind] = {a: Provenance({n: list(t) for n, t in p["names"].items()},
-                                                  {tuple(s) for s in p["services"]}, p["any_port"])
+                self.kinds[kind] = {a: Provenance({n: list(t) for n, t in p["names"].items()})
                                     for a, p in table.items()}
         except FileNotFoundError:
             return

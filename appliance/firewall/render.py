@@ -171,7 +171,7 @@ def _input_rules(config: Config, lan: str, wan: str, dns_port: int) -> list[str]
     rules.append(f"{LINK_CHATTER} drop")          # hosts' own link housekeeping: not an attempt
     if net.ipv6 == "on":
         rules.append(f"iifname {wan} icmpv6 type {{ nd-neighbor-solicit, nd-neighbor-advert, "
-                     "nd-router-advert }} accept")
+                     "nd-router-advert } accept")
     ports = sorted({listen_port((a,), 0) for a in config.metrics.listen})
     if ports:
         svc = "tcp dport { " + ", ".join(map(str, ports)) + " }"
@@ -192,7 +192,7 @@ def _output_rules(config: Config, lan: str, wan: str) -> list[str]:
         rules.append(f"oifname {lan} udp sport 67 accept")
     if net.ipv6 == "on":
         rules.append(f"oifname {wan} icmpv6 type {{ nd-neighbor-solicit, nd-neighbor-advert, "
-                     "nd-router-solicit }} accept")
+                     "nd-router-solicit } accept")
     egress = [parse_allow(f"{host.strip('[]')} tcp/{port} udp/{port}")
               for host, _, port in (u.rpartition(":") for u in config.dns.upstreams)]
     egress += [parse_allow(f"{n} udp/123") for n in net.ntp_servers]

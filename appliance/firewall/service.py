@@ -19,7 +19,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from ..events.bus import EventBus
 from ..policy import Policy
 from .allow import parse_allow
-from .learn import Learner
+from .learn import AllowNames, Learner
 from .learned import KINDS, LearnedAddresses
 from .nft import Nft, NftError
 from .render import DROP_REASONS, LOG_REASONS, render
@@ -64,7 +64,8 @@ class FirewallService:
         self.apply(self.policy)
 
     def check(self, policy: Policy) -> str:
-        text = render(policy.config, policy.lists, self.store.elements())
+        allows = AllowNames([parse_allow(a) for a in policy.config.firewall.allow])
+        text = render(policy.config, policy.lists, self.store.elements(allows))
         self.nft.check(text)
         return text
 
@@ -106,11 +107,11 @@ class FirewallService:
                               details={"address": address, "policy": self.store.shared_policy,
                                        "provenance": self.store.about(address)})
             if kind == "allow":
-                entry = self.store.kinds["allow"][address]
-                if entry.any_port:
+                any_port, services = self.store.services(address, self.learner.allow_entry)
+                if any_port:
                     commands.append(f"learned_allow_{family} {{ {address} }}")
                 commands += [f"learned_allow_svc_{family} {{ {address} . {p} . {port} }}"
-                             for p, port in sorted(entry.services)]
+                             for p, port in sorted(services)]
             elif not (shared and self.store.shared_policy == "allow"):
                 commands.append(f"learned_{kind}_{family} {{ {address} }}")
             self.bus.emit("firewall.address_learned", action="info", reason=kind, name=name,

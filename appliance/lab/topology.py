@@ -117,6 +117,10 @@ def build(n: Namespaces) -> None:
         ip("addr", "add", address, "dev", dev, *(["nodad"] if ":" in address else []), ns=ns)
     for ns, gw in ((n.ctl, LAN_V4), (n.ctl, LAN_V6), (n.appl, WAN_GW_V4), (n.appl, WAN_GW_V6)):
         ip(*(["-6"] if ":" in gw else []), "route", "add", "default", "via", gw, ns=ns)
+    # The internet can route back to the LAN: with masquerade on nothing uses it, but once the
+    # firewall is opened (a test's positive control) un-NATed packets must still get answers.
+    ip("route", "add", "10.70.0.0/24", "via", WAN_V4, ns=n.inet)
+    ip("-6", "route", "add", "fd00:70::/64", "via", WAN_V6, ns=n.inet)
     # `ip netns exec` shows the controller this resolv.conf: it uses the appliance, like a
     # DHCP client would be told to.
     os.makedirs(f"/etc/netns/{n.ctl}", exist_ok=True)

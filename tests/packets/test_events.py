@@ -1,0 +1,66 @@
+"""Logged packets become events with their reason, 5-tuple and attribution."""
+
+import dnslib
+from scapy.layers.inet import IP, TCP, UDP
+from scapy.layers.inet6 import IPv6
+
+from appliance.firewall.learned import LearnedAddresses
+from appliance.lists import load
+from appliance.packets.events import PacketEvents, five_tuple
+from appliance.packets.nflog import LoggedPacket
+
+
+class Bus:
+    def __init__(self):
+        self.events = []
+
+    def emit(self, type, **fields):
+        self.events.append({"type": type, **fields})
+
+
+def test_five_tuple_v4_and_v6():
+    v4 = bytes(IP(src="10.70.0.23", dst="203.0.113.10") / TCP(sport=40000, dport=443))
+    assert five_tuple(v4) == {"src": "10.70.0.23", "dst": "203.0.113.10", "proto": "tcp",
+                              "sport": 40000, "dport": 443, "l4_offset": 20}
+    v6 = bytes(IPv6(src="fd00:70::23", dst="2001:db8::80") / UDP(sport=5000, dport=443))
+    assert five_tuple(v6)["dst"] == "2001:db8::80" and five_tuple(v6)["proto"] == "udp"
+    assert five_tuple(b"") == {} and five_tuple(b"\x45\x00") == {}
+
+
+def setup(tmp_path):
+    ips = tmp_path / "vendor.ips"
+    ips.write_text("# vendor: DJI\n# category: vendor\n# type: ip\n203.0.113.0/28\n")
+    names = tmp_path / "dji.list"
+    names.write_text("# vendor: DJI\n# category: vendor\ndji.com\n")
+    lists = load([str(ips), str(names)], [], 5)[0]
+    learned = LearnedAddresses()
+    learned.observe("vendor", "api.dji.com", ["198.51.100.12"], 1.0)
+    bus = Bus()
+    return bus, PacketEvents(bus, lambda: lists, learned)
+
+
+def packet(prefix, payload):
+    return LoggedPacket(prefix, 2, 0, 0, "02:00:00:00:00:23", payload, 1, None)
+
+
+def test_drops_carry_reason_and_vendor(tmp_path):
+    bus, handle = setup(tmp_path)
+    handle(packet("gcsguard vendor-address ", bytes(IP(src="10.70.0.23", dst="203.0.113.5") / TCP(dport=443))))
+    handle(packet("gcsguard vendor-learned ", bytes(IP(src="10.70.0.23", dst="198.51.100.12") / TCP(dport=8883))))
+    handle(packet("someone else's prefix", b"\x45"))
+    static, learned = bus.events
+    assert static["type"] == "egress.blocked" and static["reason"] == "vendor-address"
+    assert static["vendor"] == "DJI" and static["details"]["list_entry"] == "203.0.113.0/28"
+    assert static["details"]["mac"] == "02:00:00:00:00:23" and static["device_ip"] == "10.70.0.23"
+    assert learned["name"] == "api.dji.com" and learned["vendor"] == "DJI"
+    assert learned["details"]["dport"] == 8883
+
+
+def test_dns_bypass_names_the_question(tmp_path):
+    bus, handle = setup(tmp_path)
+    query = dnslib.DNSRecord.question("mydjiflight.dji.com").pack()
+    handle(packet("gcsguard dns-bypass ", bytes(IP(src="10.70.0.23", dst="198.51.100.53")
+                                               / UDP(sport=5555, dport=53) / query)))
+    event, = bus.events
+    assert (event["type"], event["action"], event["name"]) == ("dns.bypass", "redirect", "mydjiflight.dji.com")
+    assert event["details"]["dst"] == "198.51.100.53"
