@@ -107,6 +107,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     except (OSError, NftError) as e:
         print(f"{args.config}: cannot start: {e}", file=sys.stderr)
         return 2
+    except ConfigError as e:
+        print(f"cannot start:\n{e}", file=sys.stderr)
+        return 2
     except TaskFailed as e:
         print(f"{args.config}: stopped: {e}", file=sys.stderr)
         return 1

@@ -87,6 +87,17 @@ class Appliance:
         self._stop = asyncio.Event()
         self._failed = ""
 
+    async def _check_links(self) -> None:
+        """Configured interfaces and listen addresses exist, or we do not start (exit 2)."""
+        from .network.links import LinkWatcher, read_links, validate
+        # pyroute2's synchronous API runs its own loop: keep it off ours
+        links, addresses, names = await asyncio.to_thread(read_links)
+        problems = validate(self.holder.policy.config, links, addresses)
+        if problems:
+            raise ConfigError(problems)
+        self.links = LinkWatcher(self.holder.policy.config, self.bus, self.registry)
+        self.links.start(links, names)
+
     def _task_done(self, task: asyncio.Task) -> None:
         """A part that stops by itself is a fault: stop (rules stay in force) and let systemd
         restart us, rather than run on half-blind."""
@@ -103,12 +114,16 @@ class Appliance:
         tasks = [asyncio.create_task(count_events(self._metrics_queue, self.registry), name="metrics"),
                  asyncio.create_task(self.bus.report_drops(events.drop_report_interval), name="drops")]
         stop_reason, error = "stop", ""
+        firewall_started = False
         try:
             if self.firewall:
+                await self._check_links()
                 self.firewall.start()
+                firewall_started = True
                 reader = NflogReader(self.holder.policy.config.firewall.log_group)
                 NflogMetrics(reader, self.registry)
-                tasks += [asyncio.create_task(self.firewall.learner.run(), name="learn"),
+                tasks += [asyncio.create_task(self.links.run(), name="links"),
+                          asyncio.create_task(self.firewall.learner.run(), name="learn"),
                           asyncio.create_task(self.firewall.maintain(), name="firewall"),
                           asyncio.create_task(reader.run(self.packets), name="nflog")]
             if self.socket:
@@ -133,7 +148,7 @@ class Appliance:
             if self._failed:
                 stop_reason, error = "task-failed", self._failed
                 raise TaskFailed(self._failed)
-        except (OSError, NftError) as e:         # an address in use, nft refused the ruleset
+        except (OSError, NftError, ConfigError) as e:   # address in use, nft refused, no such link
             stop_reason, error = "start-failed", str(e)
             raise
         finally:
@@ -144,7 +159,7 @@ class Appliance:
                 self.dns.close()
             if self.socket:
                 self.socket.close()
-            if self.firewall:
+            if firewall_started:
                 self.firewall.save()             # the ruleset itself stays in force
             self.log_sink.stop()
             await log_task                       # drains the queue, signs a final checkpoint

@@ -102,6 +102,9 @@ def build(n: Namespaces) -> None:
     for ns in n.all():
         ip("netns", "add", ns)
         ip("link", "set", "lo", "up", ns=ns)
+        # IPv6 addresses survive a link going down (as IPv4 ones do): tests flap links
+        sysctl(ns, {"net.ipv6.conf.all.keep_addr_on_down": 1,
+                    "net.ipv6.conf.default.keep_addr_on_down": 1})
     for a_ns, a_if, b_ns, b_if in ((n.appl, "lan0", n.ctl, "eth0"), (n.appl, "wan0", n.inet, "up0"),
                                    (n.appl, "mgmt0", n.mgmt, "eth0")):
         ip("link", "add", a_if, "netns", a_ns, "type", "veth", "peer", "name", b_if, "netns", b_ns)

@@ -1,0 +1,1 @@
+"""The appliance's network role: its interfaces, checked at start and watched."""

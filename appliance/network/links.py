@@ -1,0 +1,113 @@
+"""The configured interfaces: validated at start, watched while running (pyroute2).
+
+The ruleset matches interfaces by name, and the DNS redirect and masquerade use
+whatever address the kernel has at that moment, so no rule depends on an address:
+a link or address change is recorded (event, `gcsguard_link_up`) and nothing has
+to be re-applied. A configured interface that does not exist at start is a
+configuration error: the daemon refuses to start, and the boot table stays.
+"""
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from typing import Callable
+
+from prometheus_client import CollectorRegistry, Gauge
+
+from ..config import Config
+from ..events.bus import EventBus
+
+
+def roles(config: Config) -> dict[str, str]:
+    net = config.network
+    out = {name: "lan" for name in net.lan_interfaces}
+    out[net.wan_interface] = "wan"
+    out.update({name: "management" for name in net.management_interfaces})
+    return out
+
+
+def validate(config: Config, links: dict[str, str], addresses: set[str]) -> list[str]:
+    """Problems with the configured interfaces and listen addresses, each naming the key.
+
+    `links` maps interface name to operstate; `addresses` holds every local address.
+    """
+    net, problems = config.network, []
+    known = ", ".join(sorted(links)) or "none"
+    for key, names in (("lan_interfaces", net.lan_interfaces), ("wan_interface", (net.wan_interface,)),
+                       ("management_interfaces", net.management_interfaces)):
+        for name in names:
+            if name not in links:
+                problems.append(f"{config.path}: [network] {key}: {name!r} does not exist "
+                                f"(interfaces here: {known})")
+    for section, listen in (("dns", config.dns.listen), ("metrics", config.metrics.listen)):
+        for entry in listen:
+            host = entry.rpartition(":")[0].strip("[]")
+            try:
+                address = str(ipaddress.ip_address(host))
+            except ValueError:
+                continue
+            if not ipaddress.ip_address(address).is_unspecified and address not in addresses:
+                problems.append(f"{config.path}: [{section}] listen: {host} is not an address of "
+                                "this machine")
+    return problems
+
+
+def read_links() -> tuple[dict[str, str], set[str], dict[int, str]]:
+    """(name -> operstate, every local address, index -> name) of this namespace."""
+    from pyroute2 import IPRoute
+    with IPRoute() as ipr:
+        dump = ipr.get_links()
+        links = {l.get_attr("IFLA_IFNAME"): l.get_attr("IFLA_OPERSTATE") for l in dump}
+        names = {l["index"]: l.get_attr("IFLA_IFNAME") for l in dump}
+        addresses = {str(ipaddress.ip_address(a.get_attr("IFA_ADDRESS"))) for a in ipr.get_addr()}
+    return links, addresses, names
+
+
+class LinkWatcher:
+    def __init__(self, config: Config, bus: EventBus, registry: CollectorRegistry) -> None:
+        self.roles, self.bus = roles(config), bus
+        self.up = Gauge("gcsguard_link_up", "1 if a configured interface is up",
+                        ["interface", "role"], registry=registry)
+        self._names: dict[int, str] = {}
+        self._state: dict[str, str] = {}
+
+    def start(self, links: dict[str, str], names: dict[int, str]) -> None:
+        self._names.update(names)
+        for name in self.roles:
+            self._set(name, links.get(name, "ABSENT"), announce=False)
+
+    def _set(self, name: str, state: str, announce: bool = True) -> None:
+        self.up.labels(name, self.roles[name]).set(1 if state in ("UP", "UNKNOWN") else 0)
+        previous, self._state[name] = self._state.get(name), state
+        if announce and previous != state:
+            up = state in ("UP", "UNKNOWN")
+            self.bus.emit("link.up" if up else "link.down", action="info" if up else "error",
+                          reason=self.roles[name], details={"interface": name, "state": state,
+                                                           "was": previous})
+
+    def handle(self, message) -> None:
+        event, index = message["event"], message.get("index")
+        if event in ("RTM_NEWLINK", "RTM_DELLINK"):
+            name = message.get_attr("IFLA_IFNAME")
+            self._names[index] = name
+            if name in self.roles:
+                self._set(name, "ABSENT" if event == "RTM_DELLINK" else message.get_attr("IFLA_OPERSTATE"))
+        elif event in ("RTM_NEWADDR", "RTM_DELADDR"):
+            name = self._names.get(index) or message.get_attr("IFA_LABEL")
+            if name in self.roles:
+                self.bus.emit("address.added" if event == "RTM_NEWADDR" else "address.removed",
+                              reason=self.roles[name], details={
+                                  "interface": name, "address": message.get_attr("IFA_ADDRESS"),
+                                  "prefixlen": message["prefixlen"]})
+
+    async def run(self, ipr_factory: Callable | None = None) -> None:
+        from pyroute2 import AsyncIPRoute
+        from pyroute2.netlink.rtnl import RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR, RTMGRP_LINK
+        ipr = (ipr_factory or AsyncIPRoute)()
+        await ipr.bind(groups=RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR)
+        try:
+            while True:
+                async for message in ipr.get():
+                    self.handle(message)
+        finally:
+            ipr.close()
