@@ -15,6 +15,11 @@ TESTED_ELSEWHERE = {
     "appliance/lists/index.py": "tests/lists/test_load.py",
     "appliance/review/output.py": "tests/review/test_query.py",
     "appliance/dns/server.py": "tests/dns/test_service.py",
+    "appliance/lab/certs.py": "tests/lab/test_enforcement.py",
+    "appliance/lab/internet.py": "tests/lab/test_enforcement.py",
+    "appliance/lab/lab.py": "tests/lab/test_enforcement.py",
+    "appliance/lab/scenario.py": "tests/lab/test_enforcement.py",
+    "appliance/lab/topology.py": "tests/lab/test_cli.py",
 }
 
 

@@ -25,7 +25,7 @@ from .nft import Nft, NftError
 from .render import DROP_REASONS, LOG_REASONS, render
 
 log = logging.getLogger("gcsguard.firewall")
-SAVE_EVERY = 10.0
+SAVE_EVERY = 1.0          # seconds: `lists ip` reads the saved provenance
 PRUNE_EVERY = 3600.0
 
 
