@@ -77,6 +77,10 @@ class Appliance:
                                             lambda q: (forwarder or self.dns.forwarder).resolve(q))
             self.packets = PacketEvents(self.bus, lambda: self.holder.policy.lists,
                                         self.firewall.store)
+        self.dhcp = None
+        if self.firewall:
+            from .network.dhcp import DhcpService
+            self.dhcp = DhcpService(config, self.bus, self.registry)
         observe = self.firewall.learner.observe if self.firewall else None
         audit = (lambda: self.holder.policy.config.firewall.mode == "audit") if self.firewall else (
             lambda: False)
@@ -128,6 +132,8 @@ class Appliance:
                           asyncio.create_task(reader.run(self.packets), name="nflog")]
             if self.socket:
                 await self.socket.start()
+            if self.dhcp:
+                self.dhcp.apply(self.holder.policy.config)
             if self.dns:
                 await self.dns.start()
                 tasks.append(asyncio.create_task(self.dns.report_rate_limits(events.drop_report_interval)))
@@ -155,6 +161,8 @@ class Appliance:
             self.bus.emit("appliance.stopped", action="error" if error else "info",
                           reason=stop_reason, details={"error": error} if error else {})
             self.metrics.close()
+            if self.dhcp:
+                self.dhcp.stop()
             if self.dns:
                 self.dns.close()
             if self.socket:
@@ -186,6 +194,8 @@ class Appliance:
                 self.holder.reject(ConfigError([f"ruleset refused by nft: {e}"]))
                 return False
         self.holder.apply(new)     # on the loop: the bus is not thread-safe
+        if self.dhcp:
+            self.dhcp.apply(new.config)
         if self.dns and (new.lists.sha256 != current.lists.sha256
                          or new.config.firewall.mode != current.config.firewall.mode):
             self.dns.lists_changed()

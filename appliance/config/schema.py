@@ -67,6 +67,17 @@ def interface_names(values) -> str | None:
     return None
 
 
+def dhcp_range(value: str) -> str | None:
+    if not value:
+        return None
+    import ipaddress
+    try:
+        first, last = (ipaddress.IPv4Address(v.strip()) for v in value.split(","))
+    except ValueError:
+        return f"{value!r} is not FIRST,LAST (two IPv4 addresses)"
+    return None if first <= last else f"{value!r}: FIRST is after LAST"
+
+
 def allow_entries(values: tuple[str, ...], names: bool = True) -> str | None:
     from ..firewall.allow import AllowError, parse_allow
     for v in values:
@@ -163,7 +174,11 @@ class NetworkSection:
                                                doc="and from these source networks")
     masquerade: bool = opt(True, doc="rewrite LAN sources to the WAN address (NAT)")
     ipv6: Literal["off", "on"] = opt("off", doc="off: every v6 egress is dropped and logged")
-    serve_dhcp: bool = opt(False, doc="the appliance's DHCP server answers on the LAN")
+    serve_dhcp: bool = opt(False, doc="the appliance's DHCP server (dnsmasq) answers on the LAN")
+    dhcp_range: str = opt("", check=lambda v: dhcp_range(v),
+                          doc="FIRST,LAST IPv4 addresses handed out when serve_dhcp is on")
+    dhcp_lease_time: str = opt("12h", check=lambda v: None if v[:-1].isdigit() and v[-1] in "mhd"
+                               else "must be a number of minutes, hours or days: 45m, 12h, 7d")
     serve_ntp: bool = opt(False, doc="the appliance's NTP server answers on the LAN")
     ntp_servers: tuple[str, ...] = opt((), check=networks, doc="where the appliance gets its time")
     appliance_egress: tuple[str, ...] = opt((), check=lambda v: allow_entries(v, names=False),
@@ -208,6 +223,9 @@ def cross_check(sections: dict) -> list[str]:
     metrics = sections.get("metrics", MetricsSection())
     if bool(metrics.basic_auth_user) != bool(metrics.basic_auth_password):
         errors.append("[metrics] basic_auth_user and basic_auth_password_file/_env go together")
+    network = sections.get("network", NetworkSection())
+    if network.serve_dhcp and not network.dhcp_range:
+        errors.append("[network] serve_dhcp needs dhcp_range (FIRST,LAST)")
     dns = sections.get("dns", DnsSection())
     if dns.min_ttl > dns.max_ttl:
         errors.append("[dns] min_ttl is greater than max_ttl")

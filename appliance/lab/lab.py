@@ -40,7 +40,8 @@ class Lab:
         self.directory = os.path.abspath(directory)
         self.ns = Namespaces(prefix)
         self.state = LabState(prefix, self.directory)
-        self.settings = {"mode": "isolate", "allow": list(DEFAULT_ALLOW), "ipv6": "off", "quic": False}
+        self.settings = {"mode": "isolate", "allow": list(DEFAULT_ALLOW), "ipv6": "off", "quic": False,
+                         "serve_dhcp": False}
         self.appliance: subprocess.Popen | None = None
 
     # --- life cycle ---------------------------------------------------------------------
@@ -138,6 +139,8 @@ lan_interfaces = ["lan0"]
 wan_interface = "wan0"
 management_interfaces = ["mgmt0"]
 ipv6 = "{s['ipv6']}"
+serve_dhcp = {str(s['serve_dhcp']).lower()}
+dhcp_range = "10.70.0.100,10.70.0.150"
 [firewall]
 mode = "{s['mode']}"
 allow = {json.dumps(s['allow'])}
