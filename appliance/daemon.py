@@ -86,8 +86,9 @@ class Appliance:
             lambda: False)
         self.dns = (DnsService(config.dns, lambda: self.holder.policy.lists, self.bus, self.registry,
                                observe, audit) if config.dns.listen else None)
-        self.metrics = MetricsServer(self.registry, config.metrics.listen,
-                                     config.metrics.basic_auth_user, config.metrics.basic_auth_password)
+        m = config.metrics
+        self.metrics = MetricsServer(self.registry, m.listen, m.basic_auth_user,
+                                     m.basic_auth_password, m.tls_cert_file, m.tls_key_file)
         self._stop = asyncio.Event()
         self._failed = ""
 

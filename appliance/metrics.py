@@ -9,6 +9,7 @@ import asyncio
 import base64
 import hmac
 import platform
+import ssl
 
 from prometheus_client import CollectorRegistry, Gauge, disable_created_metrics, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -27,8 +28,13 @@ def new_registry() -> CollectorRegistry:
 
 class MetricsServer:
     def __init__(self, registry: CollectorRegistry, listen: tuple[str, ...],
-                 user: str = "", password: Secret | None = None) -> None:
+                 user: str = "", password: Secret | None = None, tls_cert: str = "",
+                 tls_key: str = "") -> None:
         self.registry, self.listen = registry, listen
+        self._tls = None
+        if tls_cert:        # a TLS scraper upstream (Prometheus `scheme: https`)
+            self._tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            self._tls.load_cert_chain(tls_cert, tls_key or None)
         self._auth = None
         if user and password:
             token = base64.b64encode(f"{user}:{password.reveal()}".encode()).decode()
@@ -38,7 +44,7 @@ class MetricsServer:
     async def start(self) -> None:
         for address in self.listen:
             host, _, port = address.rpartition(":")
-            server = await asyncio.start_server(self._handle, host.strip("[]"), int(port))
+            server = await asyncio.start_server(self._handle, host.strip("[]"), int(port), ssl=self._tls)
             self._servers.append(server)
 
     @property
@@ -65,7 +71,7 @@ class MetricsServer:
                 await _respond(writer, 200, generate_latest(self.registry),
                                content_type=CONTENT_TYPE_LATEST)
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError,
-                ConnectionError, UnicodeDecodeError):
+                ConnectionError, UnicodeDecodeError, ssl.SSLError):
             pass
         finally:
             writer.close()

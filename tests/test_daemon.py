@@ -107,6 +107,26 @@ def test_basic_auth_on_metrics(write_config, tmp_path, daemons):
     assert not any("s3cret" in json.dumps(r) for r in d.log_records())
 
 
+def test_metrics_over_tls(write_config, tmp_path, daemons):
+    from appliance.lab.certs import write_lab_pki
+    pki = write_lab_pki(str(tmp_path), addresses=("127.0.0.1",))
+    config = write_config()
+    text = open(config).read().replace("[metrics]\n", f'[metrics]\ntls_cert_file = "{pki["cert"]}"\n'
+                                       f'tls_key_file = "{pki["key"]}"\n')
+    open(config, "w").write(text)
+    d = daemons(config)
+    url = f"https://127.0.0.1:{d.port}/metrics"
+    curl = ["curl", "-sS", "--max-time", "2", "--cacert", pki["ca"], url]
+    deadline = time.monotonic() + 15
+    while subprocess.run(curl, capture_output=True).returncode and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "gcsguard_build_info" in subprocess.run(curl, capture_output=True, text=True).stdout
+    plain = subprocess.run(["curl", "-sS", "--max-time", "2", url.replace("https", "http")],
+                           capture_output=True, text=True)
+    assert "gcsguard_build_info" not in plain.stdout            # no cleartext on a TLS endpoint
+    d.stop()
+
+
 def test_refuses_to_start_with_a_broken_block_list(write_config, tmp_path):
     broken = tmp_path / "broken.list"
     broken.write_text("no header here\n")

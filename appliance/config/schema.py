@@ -136,6 +136,8 @@ class MetricsSection:
                                   doc="management addresses only; [] disables the endpoint")
     basic_auth_user: str = opt("")
     basic_auth_password: Secret | None = opt(None, secret=True)
+    tls_cert_file: str = opt("", path=True, doc="serve /metrics over TLS with this certificate (PEM)")
+    tls_key_file: str = opt("", path=True, doc="its private key (PEM), if not in the cert file")
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ def _name(common: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
 
 
-def write_lab_pki(directory: str) -> dict[str, str]:
+def write_lab_pki(directory: str, addresses: tuple[str, ...] = ADDRESSES) -> dict[str, str]:
     """ca.pem, server.pem (chain) and server.key in `directory`; returns their paths."""
     now = datetime.datetime.now(datetime.timezone.utc)
     valid = (now - datetime.timedelta(days=1), now + datetime.timedelta(days=30))
@@ -36,7 +36,7 @@ def write_lab_pki(directory: str) -> dict[str, str]:
           .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
           .sign(ca_key, hashes.SHA256()))
     key = ec.generate_private_key(ec.SECP256R1())
-    sans = [x509.DNSName(n) for n in NAMES] + [x509.IPAddress(ipaddress.ip_address(a)) for a in ADDRESSES]
+    sans = [x509.DNSName(n) for n in NAMES] + [x509.IPAddress(ipaddress.ip_address(a)) for a in addresses]
     cert = (x509.CertificateBuilder().subject_name(_name("gcsguard lab server"))
             .issuer_name(ca.subject).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(valid[0])
