@@ -77,7 +77,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 raise LabError(f"reload to {mode} was rejected")
             print(f"\n== mode {mode}: {MODE_TEXT[mode]}")
             print(f"   {'technique':46} {'controller saw':24} {'internet got':12} gcsguard logged")
-            for technique in techniques(lab.pki["ca"], sys.executable):
+            for technique in techniques(lab.pki["ca"]):
                 result = run_one(lab, technique)
                 failures += not result.ok
                 mark = "ok " if result.ok else "!! "

@@ -176,7 +176,7 @@ learn_min_interval = 5.0
     def run(self, role: str, *cmd: str, timeout: float = 15.0) -> subprocess.CompletedProcess:
         """A command in one of the lab's namespaces (ctl, appl, inet, mgmt)."""
         return subprocess.run(topology.ns_exec(getattr(self.ns, role), *cmd), capture_output=True,
-                              text=True, timeout=timeout)
+                              text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
     def metrics_text(self) -> str:
         """Scraped from the management host, the way a station's Prometheus would."""

@@ -15,8 +15,6 @@ from .topology import LAN_V4
 
 DIG = ("dig", "+time=1", "+tries=1")
 CURL = ("curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "1.5")
-QUIC_SEND = ("import socket,sys; s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); "
-             "s.sendto(b'\\xc0\\x00\\x00\\x00\\x01'+bytes(1195),(sys.argv[1],443))")
 CURL_ERRORS = {28: "no connection (timeout)", 7: "connection refused", 6: "name not resolved",
                35: "TLS handshake failed", 60: "certificate not trusted"}
 
@@ -35,7 +33,7 @@ def _all(outcome: str) -> dict[str, str]:
     return {"isolate": outcome, "vendor-block": outcome, "audit": outcome}
 
 
-def techniques(ca: str, python: str) -> list[Technique]:
+def techniques(ca: str) -> list[Technique]:
     vendor_audited = {"isolate": "blocked", "vendor-block": "blocked", "audit": "allowed"}
     return [
         Technique("vendor-name", "vendor name lookup (mydjiflight.dji.com)",
@@ -45,8 +43,7 @@ def techniques(ca: str, python: str) -> list[Technique]:
         Technique("vendor-ip", "hard-coded vendor IP, HTTPS", (*CURL, "-k", f"https://{VENDOR}/"),
                   VENDOR, vendor_audited),
         Technique("mqtt", "vendor MQTT (tcp/1883), hard-coded IP",
-                  ("timeout", "1.5", "bash", "-c", f"echo > /dev/tcp/{VENDOR}/1883"), VENDOR,
-                  vendor_audited, service="mqtt"),
+                  ("nc", "-z", "-w", "1", VENDOR, "1883"), VENDOR, vendor_audited, service="mqtt"),
         Technique("foreign-dns", "foreign DNS server (udp/53 to a public resolver)",
                   (*DIG, f"@{PUBLIC_RESOLVER}", "mydjiflight.dji.com"), PUBLIC_RESOLVER,
                   _all("redirected"), service="dns"),
@@ -58,8 +55,9 @@ def techniques(ca: str, python: str) -> list[Technique]:
                   PUBLIC_RESOLVER, _all("blocked"), service="doh"),
         Technique("httpdns", "HTTPDNS (GET /d?dn=, hard-coded IP)",
                   (*CURL, f"http://{HTTPDNS}/d?dn=mydjiflight.dji.com"), HTTPDNS, _all("blocked")),
-        Technique("quic", "QUIC (udp/443) to an allowed site", (python, "-c", QUIC_SEND, ALLOWED),
-                  ALLOWED, _all("blocked"), service="quic"),
+        Technique("quic", "QUIC (udp/443) to an allowed site",
+                  ("bash", "-c", f"printf 'quic-initial' | nc -u -w 1 {ALLOWED} 443"), ALLOWED,
+                  _all("blocked"), service="quic"),
         Technique("ipv6", "IPv6 to an allowed site", (*CURL, f"http://[{ALLOWED_V6}]/"),
                   ALLOWED_V6, _all("blocked")),
         Technique("ipv6-vendor", "IPv6 to a vendor address", (*CURL, f"http://[{VENDOR_V6}]/"),

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from appliance.lab.internet import ALLOWED_V6, HARDCODED, VENDOR, VENDOR_V6
+from appliance.lab.internet import ALLOWED, ALLOWED_V6, HARDCODED, VENDOR, VENDOR_V6
 from appliance.lab.scenario import run_one, techniques
 from appliance.lab.topology import LAN_V4, WAN_V4, ns_exec
 
@@ -29,7 +29,7 @@ AUDIT = {"vendor-ip": ("egress.audit", "audit-vendor"), "mqtt": ("egress.audit",
 @pytest.mark.parametrize("mode", ["isolate", "vendor-block", "audit"])
 def test_every_technique_in_each_mode(lab, mode):
     assert lab.reload(mode=mode, ipv6="off", allow=["www.allowed.example tcp/80,443"])
-    results = {t.key: run_one(lab, t) for t in techniques(lab.pki["ca"], sys.executable)}
+    results = {t.key: run_one(lab, t) for t in techniques(lab.pki["ca"])}
     wrong = {k: (r.outcome, r.client, r.appliance) for k, r in results.items() if not r.ok}
     assert not wrong
     assert results["allowed"].outcome == "allowed" and results["allowed"].hits   # positive control
@@ -49,6 +49,22 @@ def test_isolate_passes_only_the_allowlist_and_its_ports(lab):
     assert curl(lab, f"https://{VENDOR}/", "-k") == "000"
 
 
+def test_tls_handshakes_with_openssl(lab):
+    """The allowed server's real certificate verifies; the vendor's handshake never starts."""
+    assert lab.reload(mode="vendor-block")
+    start = time.time()
+    allowed = lab.run("ctl", "timeout", "5", "openssl", "s_client", "-brief", "-connect",
+                      f"{ALLOWED}:443", "-servername", "www.allowed.example", "-CAfile", lab.pki["ca"],
+                      "-verify_return_error")
+    assert "Verification: OK" in allowed.stdout + allowed.stderr
+    vendor = lab.run("ctl", "timeout", "3", "openssl", "s_client", "-brief", "-connect",
+                     f"{VENDOR}:443", "-servername", "mydjiflight.dji.com", "-CAfile", lab.pki["ca"])
+    assert vendor.returncode != 0 and "Verification" not in vendor.stdout + vendor.stderr
+    hits = lab.hits(after=start)
+    assert [h for h in hits if h["addr"] == ALLOWED and h["sni"] == "www.allowed.example"]
+    assert not [h for h in hits if h["addr"] == VENDOR]
+
+
 def test_ipv6_on_follows_the_same_policy(lab):
     assert lab.reload(mode="vendor-block", ipv6="on")
     try:
@@ -64,8 +80,7 @@ def test_kill_9_leaves_every_vendor_attempt_blocked_until_firewall_open(lab):
     assert lab.reload(mode="vendor-block")
     start = time.time()
     stream = subprocess.Popen(ns_exec(lab.ns.ctl, "bash", "-c", (
-        f"for i in $(seq 40); do timeout 0.3 bash -c 'echo > /dev/tcp/{VENDOR}/1883' 2>/dev/null; "
-        "sleep 0.05; done")))
+        f"for i in $(seq 40); do timeout 0.3 nc -z {VENDOR} 1883; sleep 0.05; done")))
     time.sleep(1.0)
     os.kill(lab.state.pids["appliance"], signal.SIGKILL)
     lab.appliance.wait(timeout=10)
@@ -77,14 +92,14 @@ def test_kill_9_leaves_every_vendor_attempt_blocked_until_firewall_open(lab):
                      "kill -9 test positive control", "-c", lab.config_path)
     assert opened.returncode == 0, opened.stderr
     assert not table_in_force(lab)
-    lab.run("ctl", "timeout", "2", "bash", "-c", f"echo > /dev/tcp/{VENDOR}/1883")
+    assert lab.run("ctl", "nc", "-z", "-w", "2", VENDOR, "1883").returncode == 0
     assert [h for h in lab.hits(after=start) if h["addr"] == VENDOR and h["service"] == "mqtt"]
     # the opening is on the record, written directly since the daemon was down
     assert [e for e in lab.events() if e["type"] == "firewall.opened"
             and e["details"]["why"] == "kill -9 test positive control"]
     lab.start_appliance()                                            # and blocking is back
     again = time.time()
-    lab.run("ctl", "timeout", "1", "bash", "-c", f"echo > /dev/tcp/{VENDOR}/1883")
+    assert lab.run("ctl", "nc", "-z", "-w", "1", VENDOR, "1883").returncode != 0
     assert not [h for h in lab.hits(after=again) if h["addr"] == VENDOR]
 
 
