@@ -29,7 +29,6 @@ from .config import ConfigError
 from .dns.service import DnsService
 from .dns.upstream import Forwarder, parse_servers
 from .firewall.nft import NftError
-from .packets.nflog import NflogMetrics, NflogReader
 from .policy import Policy, PolicyHolder, load_policy
 
 log = logging.getLogger("gcsguard")
@@ -37,6 +36,13 @@ log = logging.getLogger("gcsguard")
 
 class TaskFailed(Exception):
     pass
+
+
+def _both(first, second):
+    def observe(req) -> None:
+        first(req)
+        second(req)
+    return observe
 
 
 async def count_events(queue: "asyncio.Queue[Event]", registry: CollectorRegistry) -> None:
@@ -67,41 +73,49 @@ class Appliance:
         self.holder = PolicyHolder(policy, self.bus, self.registry)
         self.socket = (EventSocketServer(config.events.socket, self.bus, self.registry)
                        if with_socket else None)
-        self.firewall = self.packets = None
+        self.firewall = self.observation = self.dhcp = None
         if with_firewall and config.firewall.enabled:
-            from .firewall.service import FirewallService
-            from .packets.events import PacketEvents
-            forwarder = Forwarder(parse_servers(config.dns.upstreams), config.dns.upstream_timeout,
-                                  self.registry) if not config.dns.listen else None
-            self.firewall = FirewallService(policy, self.bus, self.registry,
-                                            lambda q: (forwarder or self.dns.forwarder).resolve(q))
-            self.packets = PacketEvents(self.bus, lambda: self.holder.policy.lists,
-                                        self.firewall.store)
-        self.dhcp = None
-        if self.firewall:
-            from .network.dhcp import DhcpService
-            self.dhcp = DhcpService(config, self.bus, self.registry)
-        observe = self.firewall.learner.observe if self.firewall else None
-        audit = (lambda: self.holder.policy.config.firewall.mode == "audit") if self.firewall else (
+            self._network_parts(config)
+        fw, obs = self.firewall, self.observation
+        observe = _both(fw.learner.observe, obs.attribution.observe) if fw else None
+        audit = (lambda: self.holder.policy.config.firewall.mode == "audit") if fw else (
             lambda: False)
         self.dns = (DnsService(config.dns, lambda: self.holder.policy.lists, self.bus, self.registry,
-                               observe, audit) if config.dns.listen else None)
+                               observe, audit, obs.devices.identify if obs else None)
+                    if config.dns.listen else None)
         m = config.metrics
         self.metrics = MetricsServer(self.registry, m.listen, m.basic_auth_user,
                                      m.basic_auth_password, m.tls_cert_file, m.tls_key_file)
         self._stop = asyncio.Event()
         self._failed = ""
 
+    def _network_parts(self, config) -> None:
+        """The router's parts: ruleset and learned sets, observation, the LAN's DHCP."""
+        from .firewall.service import FirewallService
+        from .network.dhcp import DhcpService
+        from .observe.service import Observation
+        forwarder = Forwarder(parse_servers(config.dns.upstreams), config.dns.upstream_timeout,
+                              self.registry) if not config.dns.listen else None
+        self.firewall = FirewallService(self.holder.policy, self.bus, self.registry,
+                                        lambda q: (forwarder or self.dns.forwarder).resolve(q))
+        self.observation = Observation(config, self.bus, self.registry,
+                                       lambda: self.holder.policy.lists, self.firewall.store, set(),
+                                       self.firewall.counters)
+        self.dhcp = DhcpService(config, self.bus, self.registry)
+
     async def _check_links(self) -> None:
         """Configured interfaces and listen addresses exist, or we do not start (exit 2)."""
         from .network.links import LinkWatcher, read_links, validate
         # pyroute2's synchronous API runs its own loop: keep it off ours
-        links, addresses, names = await asyncio.to_thread(read_links)
+        links, addresses, names, neighbours = await asyncio.to_thread(read_links)
         problems = validate(self.holder.policy.config, links, addresses)
         if problems:
             raise ConfigError(problems)
         self.links = LinkWatcher(self.holder.policy.config, self.bus, self.registry)
-        self.links.start(links, names)
+        self.links.local_addresses = self.observation.local          # one set, kept current
+        devices = self.observation.devices
+        self.links.on_neighbour = lambda ip, mac: devices.learn(ip, mac, "neighbour")
+        self.links.start(links, addresses, names, neighbours)
 
     def _task_done(self, task: asyncio.Task) -> None:
         """A part that stops by itself is a fault: stop (rules stay in force) and let systemd
@@ -125,12 +139,10 @@ class Appliance:
                 await self._check_links()
                 self.firewall.start()
                 firewall_started = True
-                reader = NflogReader(self.holder.policy.config.firewall.log_group)
-                NflogMetrics(reader, self.registry)
                 tasks += [asyncio.create_task(self.links.run(), name="links"),
                           asyncio.create_task(self.firewall.learner.run(), name="learn"),
                           asyncio.create_task(self.firewall.maintain(), name="firewall"),
-                          asyncio.create_task(reader.run(self.packets), name="nflog")]
+                          *self.observation.start()]
             if self.socket:
                 await self.socket.start()
             if self.dhcp:

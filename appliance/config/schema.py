@@ -201,8 +201,30 @@ class FirewallSection:
                                     doc="seconds; a name is re-resolved at most this often")
     learn_keep_days: float = opt(30.0, check=positive,
                                  doc="a learned address no name produced for this long is removed")
+    flow_progress_interval: float = opt(60.0, check=positive,
+                                        doc="seconds between progress records of a long-lived flow")
     shared_addresses: Literal["block", "allow"] = opt(
         "block", doc="an address both a vendor name and an allowed name resolve to")
+
+
+def inventory_entries(values: tuple[str, ...]) -> str | None:
+    from ..observe.devices import InventoryError, parse_inventory
+    try:
+        parse_inventory(values)
+    except InventoryError as e:
+        return str(e)
+    return None
+
+
+@dataclass(frozen=True)
+class DevicesSection:
+    inventory: tuple[str, ...] = opt((), check=inventory_entries,
+                                     doc="'MAC NAME [ROLE] [EXPECTED-VENDOR]' per known device")
+    report_unknown: bool = opt(True, doc="a device.unknown event for a MAC not in the inventory")
+    dns_memory: int = opt(200_000, check=positive,
+                          doc="(device, address) pairs remembered from DNS answers, for attribution")
+    dns_memory_seconds: float = opt(86_400.0, check=positive,
+                                    doc="how long an answer attributes connections to its name")
 
 
 @dataclass(frozen=True)
@@ -215,6 +237,7 @@ class Config:
     dns: DnsSection = DnsSection()
     network: NetworkSection = NetworkSection()
     firewall: FirewallSection = FirewallSection()
+    devices: DevicesSection = DevicesSection()
     path: str = ""            # the file it came from
     sha256: str = ""          # of that file's bytes: which policy was in force
 

@@ -85,10 +85,11 @@ class QueryMetrics:
 
 class QueryRecorder:
     def __init__(self, bus: EventBus, registry: CollectorRegistry, log_queries: str,
-                 observe: Callable[[Request], None] | None = None) -> None:
+                 observe: Callable[[Request], None] | None = None,
+                 identify: Callable[[str], tuple[str, str]] | None = None) -> None:
         self.bus, self.log_all, self.log_none = bus, log_queries == "all", log_queries == "off"
         self.metrics = QueryMetrics(registry)
-        self.observe = observe
+        self.observe, self.identify = observe, identify
 
     def __call__(self, req: Request, response: bytes) -> None:
         if self.observe is not None:     # before the answer leaves: sets learn its addresses first
@@ -110,24 +111,27 @@ class QueryRecorder:
             details["matched"] = req.matched
         if req.summary:
             details["answer"] = list(req.summary)
+        device_id, device_name = self.identify(req.client) if self.identify else ("", "")
         self.bus.emit("dns.query", action="block" if blocking else
                       "log" if req.verdict == "audited" else "allow", reason=req.reason,
-                      device_ip=req.client, name=q.name, vendor=vendor,
-                      category=match.source.category if match else "", details=details)
+                      device_id=device_id, device_name=device_name, device_ip=req.client,
+                      name=q.name, vendor=vendor, category=match.source.category if match else "",
+                      details=details)
 
 
 class DnsService:
     def __init__(self, config: DnsSection, lists: Callable[[], ListSet], bus: EventBus,
                  registry: CollectorRegistry,
                  observe: Callable[[Request], None] | None = None,
-                 audit: Callable[[], bool] = lambda: False) -> None:
+                 audit: Callable[[], bool] = lambda: False,
+                 identify: Callable[[str], tuple[str, str]] | None = None) -> None:
         self.bus = bus
         self.cache = AnswerCache(config.cache_size, config.serve_stale_for)
         Gauge("gcsguard_dns_cache_entries", "Answers in the DNS cache",
               registry=registry).set_function(lambda: len(self.cache))
         self.forwarder = Forwarder(parse_servers(config.upstreams), config.upstream_timeout, registry)
         self.limiter = RateLimiter(config.rate_limit, config.rate_burst)
-        chain = build_chain(QueryRecorder(bus, registry, config.log_queries, observe), lists, self.cache,
+        chain = build_chain(QueryRecorder(bus, registry, config.log_queries, observe, identify), lists, self.cache,
                             self.forwarder, Sinkhole(config.sinkhole, config.sinkhole_ttl, audit),
                             (config.min_ttl, config.max_ttl, config.negative_max_ttl))
         self.frontend = Frontend(chain, list(config.clients), config.refuse, self.limiter, registry)

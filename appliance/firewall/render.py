@@ -85,7 +85,8 @@ def render(config: Config, lists: ListSet, learned: Mapping[str, Iterable[str]] 
     chains.append(_chain("output", "type filter hook output priority filter; policy drop;",
                          _output_rules(config, lan, wan)))
 
-    counters = [f"  counter {nft_name(r)} {{\n  }}" for r in (*DROP_REASONS, *LOG_REASONS)]
+    counters = [f"  counter {nft_name(r)}{suffix} {{\n  }}" for r in (*DROP_REASONS, *LOG_REASONS)
+                for suffix in ("", "_unlogged")]
     table = f"inet {fw.table}"
     body = "\n".join([*counters, *sets, *chains])
     return f"table {table}\ndelete table {table}\ntable {table} {{\n{body}\n}}\n"
@@ -117,11 +118,15 @@ def _svc_sets(stem: str, pairs: list[tuple]) -> list[str]:
 
 
 def _reason_chain(reason: str, group: int, rate: int, drop: bool) -> str:
-    name = ("drop_" if drop else "log_") + nft_name(reason)
+    """Counted exactly; logged up to the rate; what is over the rate is counted apart, so
+    kernel count = logged + unlogged, always."""
+    name, verdict = ("drop_" if drop else "log_") + nft_name(reason), "drop" if drop else "return"
     return _chain(name, "", [
         f"counter name {nft_name(reason)}",
-        f'limit rate {rate}/second burst {rate} packets log prefix "{PREFIX}{reason} " group {group}',
-        "drop" if drop else "return"])
+        f"limit rate over {rate}/second burst {rate} packets counter name "
+        f"{nft_name(reason)}_unlogged {verdict}",
+        f'log prefix "{PREFIX}{reason} " group {group}',
+        verdict])
 
 
 def _chain(name: str, header: str, rules: list[str]) -> str:

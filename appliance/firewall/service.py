@@ -179,9 +179,12 @@ class _Collector:
         packets = CounterMetricFamily("gcsguard_firewall_packets", "Packets counted per reason by "
                                       "the kernel (dropped, or logged for log-only reasons)",
                                       labels=["reason"])
+        unlogged = CounterMetricFamily("gcsguard_firewall_unlogged_packets", "Of those, packets over "
+                                       "the log rate: counted, not logged", labels=["reason"])
         counted = self.service.counters()
         for reason in (*DROP_REASONS, *LOG_REASONS):
             packets.add_metric([reason], counted.get(reason, (0, 0))[0])
+            unlogged.add_metric([reason], counted.get(f"{reason}-unlogged", (0, 0))[0])
         learned = GaugeMetricFamily("gcsguard_firewall_learned_addresses",
                                     "Addresses learned from DNS, by kind", labels=["kind"])
         for kind in KINDS:
@@ -192,5 +195,5 @@ class _Collector:
         mode = GaugeMetricFamily("gcsguard_firewall_mode", "1 for the mode in force", labels=["mode"])
         for m in ("isolate", "vendor-block", "audit"):
             mode.add_metric([m], 1 if self.service.policy.config.firewall.mode == m else 0)
-        return [packets, learned, pending, mode]
+        return [packets, unlogged, learned, pending, mode]
 

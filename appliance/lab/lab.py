@@ -147,6 +147,7 @@ allow = {json.dumps(s['allow'])}
 quic = {str(s['quic']).lower()}
 log_rate = 1000
 learn_min_interval = 5.0
+flow_progress_interval = 2.0
 """
         tmp = self.config_path + ".tmp"
         with open(tmp, "w") as f:

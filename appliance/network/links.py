@@ -1,4 +1,5 @@
-"""The configured interfaces: validated at start, watched while running (pyroute2).
+"""The configured interfaces: validated at start, watched while running (pyroute2); the
+LAN's neighbour table (IP -> MAC) feeds device identity.
 
 The ruleset matches interfaces by name, and the DNS redirect and masquerade use
 whatever address the kernel has at that moment, so no rule depends on an address:
@@ -52,15 +53,18 @@ def validate(config: Config, links: dict[str, str], addresses: set[str]) -> list
     return problems
 
 
-def read_links() -> tuple[dict[str, str], set[str], dict[int, str]]:
-    """(name -> operstate, every local address, index -> name) of this namespace."""
+def read_links() -> tuple[dict[str, str], set[str], dict[int, str], list[tuple[int, str, str]]]:
+    """(name -> operstate, every local address, index -> name, neighbours as
+    (index, ip, mac)) of this namespace."""
     from pyroute2 import IPRoute
     with IPRoute() as ipr:
         dump = ipr.get_links()
         links = {l.get_attr("IFLA_IFNAME"): l.get_attr("IFLA_OPERSTATE") for l in dump}
         names = {l["index"]: l.get_attr("IFLA_IFNAME") for l in dump}
         addresses = {str(ipaddress.ip_address(a.get_attr("IFA_ADDRESS"))) for a in ipr.get_addr()}
-    return links, addresses, names
+        neighbours = [(n["ifindex"], n.get_attr("NDA_DST"), n.get_attr("NDA_LLADDR"))
+                      for n in ipr.get_neighbours() if n.get_attr("NDA_LLADDR")]
+    return links, addresses, names, neighbours
 
 
 class LinkWatcher:
@@ -70,11 +74,21 @@ class LinkWatcher:
                         ["interface", "role"], registry=registry)
         self._names: dict[int, str] = {}
         self._state: dict[str, str] = {}
+        self.local_addresses: set[str] = set()
+        self.on_neighbour: Callable[[str, str], None] = lambda ip, mac: None   # LAN only
 
-    def start(self, links: dict[str, str], names: dict[int, str]) -> None:
+    def start(self, links: dict[str, str], addresses: set[str], names: dict[int, str],
+              neighbours: list[tuple[int, str, str]]) -> None:
         self._names.update(names)
+        self.local_addresses.update(addresses)
         for name in self.roles:
             self._set(name, links.get(name, "ABSENT"), announce=False)
+        for index, ip, mac in neighbours:
+            self._neighbour(index, ip, mac)
+
+    def _neighbour(self, index: int, ip: str | None, mac: str | None) -> None:
+        if ip and mac and self.roles.get(self._names.get(index, "")) == "lan":
+            self.on_neighbour(ip, mac)
 
     def _set(self, name: str, state: str, announce: bool = True) -> None:
         self.up.labels(name, self.roles[name]).set(1 if state in ("UP", "UNKNOWN") else 0)
@@ -92,8 +106,16 @@ class LinkWatcher:
             self._names[index] = name
             if name in self.roles:
                 self._set(name, "ABSENT" if event == "RTM_DELLINK" else message.get_attr("IFLA_OPERSTATE"))
+        elif event == "RTM_NEWNEIGH":
+            self._neighbour(message["ifindex"], message.get_attr("NDA_DST"),
+                            message.get_attr("NDA_LLADDR"))
         elif event in ("RTM_NEWADDR", "RTM_DELADDR"):
             name = self._names.get(index) or message.get_attr("IFA_LABEL")
+            address = message.get_attr("IFA_ADDRESS")
+            if address:
+                address = str(ipaddress.ip_address(address))
+                (self.local_addresses.add if event == "RTM_NEWADDR" else
+                 self.local_addresses.discard)(address)
             if name in self.roles:
                 self.bus.emit("address.added" if event == "RTM_NEWADDR" else "address.removed",
                               reason=self.roles[name], details={
@@ -102,9 +124,10 @@ class LinkWatcher:
 
     async def run(self, ipr_factory: Callable | None = None) -> None:
         from pyroute2 import AsyncIPRoute
-        from pyroute2.netlink.rtnl import RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR, RTMGRP_LINK
+        from pyroute2.netlink.rtnl import (RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR, RTMGRP_LINK,
+                                           RTMGRP_NEIGH)
         ipr = (ipr_factory or AsyncIPRoute)()
-        await ipr.bind(groups=RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR)
+        await ipr.bind(groups=RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR | RTMGRP_NEIGH)
         try:
             while True:
                 async for message in ipr.get():

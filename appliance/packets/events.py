@@ -1,21 +1,18 @@
 """What a logged packet means: one Event per packet the ruleset logged, with its reason.
 
-The reason is the log prefix the renderer gave the rule (`gcsguard <reason> `).
-Attribution here is what the lists and the learned addresses say about the
-destination; per-device names from DNS come with the observation work.
+The reason is the log prefix the renderer gave the rule (`gcsguard <reason> `); the
+device, the name it used and the vendor come from the Annotator.
 """
 from __future__ import annotations
 
 import ipaddress
 import socket
 import struct
-from typing import Callable
 
 from ..dns import wire
 from ..events.bus import EventBus
-from ..firewall.learned import LearnedAddresses
 from ..firewall.render import PREFIX
-from ..lists import ListSet
+from ..observe.annotate import Annotator
 from .nflog import LoggedPacket
 
 PROTOCOLS = {1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6"}
@@ -58,37 +55,32 @@ def _ifname(index: int) -> str:
 
 
 class PacketEvents:
-    def __init__(self, bus: EventBus, lists: Callable[[], ListSet], learned: LearnedAddresses) -> None:
-        self.bus, self.lists, self.learned = bus, lists, learned
+    def __init__(self, bus: EventBus, annotator: Annotator, lan_interfaces: set[str]) -> None:
+        self.bus, self.annotator, self.lan = bus, annotator, lan_interfaces
+        self.logged: dict[str, int] = {}           # reason -> packets received from NFLOG
 
     def __call__(self, packet: LoggedPacket) -> None:
         if not packet.prefix.startswith(PREFIX):
             return
         reason = packet.prefix[len(PREFIX):].strip()
+        self.logged[reason] = self.logged.get(reason, 0) + 1
         kind, action = KINDS.get(reason, ("egress.blocked", "block"))
         flow = five_tuple(packet.payload)
         offset = flow.pop("l4_offset", None)
-        details = {**flow, "in": _ifname(packet.indev), "out": _ifname(packet.outdev)}
+        src, dst = flow.get("src", ""), flow.get("dst", "")
+        egress = kind in ("egress.blocked", "egress.audit")
+        indev = _ifname(packet.indev)
+        fields = self.annotator.fields(src, dst, packet.hwaddr if indev in self.lan else "",
+                                       dns_attributed=egress)
+        fields["details"].update(flow, **{"in": indev, "out": _ifname(packet.outdev)})
         if packet.hwaddr:
-            details["mac"] = packet.hwaddr
-        name = vendor = category = ""
+            fields["details"]["mac"] = packet.hwaddr
         if reason == "dns-bypass" and flow.get("proto") == "udp" and offset is not None:
             try:
-                name = wire.parse_query(packet.payload[offset + 8:]).name
+                fields["name"] = wire.parse_query(packet.payload[offset + 8:]).name
             except (wire.WireError, ValueError, IndexError):
                 pass
-        dst = flow.get("dst")
-        if dst and reason != "dns-bypass":
-            match = self.lists().ips.match(dst)
-            if match:
-                vendor, category = match.source.vendor, match.source.category
-                details["list_entry"] = match.entry
-            learned = self.learned.about(dst)
-            if learned:
-                names = sorted({n for about in learned.values() for n in about["names"]})
-                name, details["learned_names"] = names[0], names[:8]
-                block = self.lists().check_name(name).block
-                if block and not vendor:
-                    vendor, category = block.source.vendor, block.source.category
-        self.bus.emit(kind, action=action, reason=reason, device_ip=flow.get("src", ""),
-                      name=name, vendor=vendor, category=category, details=details)
+        self.bus.emit(kind, action=action, reason=reason, **fields)
+        if egress:
+            self.annotator.flag_direct_ip(fields, action if action == "block" else "allow",
+                                          flow.get("dport"))

@@ -104,7 +104,8 @@ def test_appliance_answers_lan_dns_and_management_only(tmp_path):
     assert "ip saddr { 10.71.0.0/24 } tcp dport { 9253 } accept" in inp
     assert inp[-2:] == ['iifname "wan0" jump drop_wan_input', "jump drop_input"]
     assert not any("dport 67" in r or "dport 123" in r for r in inp)       # not serving DHCP/NTP
-    served = render(*_pl(policy_for(tmp_path, network="serve_dhcp = true\nserve_ntp = true")))
+    served = render(*_pl(policy_for(tmp_path, network='serve_dhcp = true\nserve_ntp = true\n'
+                                               'dhcp_range = "10.70.0.100,10.70.0.150"')))
     assert 'iifname { "lan0", "wlan0" } udp dport 67 accept' in chain(served, "input")
     out = chain(text, "output")
     assert 'oifname "wan0" ip daddr 192.0.2.53/32 tcp dport { 53 } accept' in out

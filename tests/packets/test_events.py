@@ -5,6 +5,9 @@ from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.inet6 import IPv6
 
 from appliance.firewall.learned import LearnedAddresses
+from appliance.observe.annotate import Annotator
+from appliance.observe.attribution import Attribution
+from appliance.observe.devices import Devices, parse_inventory
 from appliance.lists import load
 from appliance.packets.events import PacketEvents, five_tuple
 from appliance.packets.nflog import LoggedPacket
@@ -36,11 +39,17 @@ def setup(tmp_path):
     learned = LearnedAddresses()
     learned.observe("vendor", "api.dji.com", ["198.51.100.12"], 1.0)
     bus = Bus()
-    return bus, PacketEvents(bus, lambda: lists, learned)
+    devices = Devices(parse_inventory(["02:00:00:00:00:23 ctl-03 controller DJI"]), bus)
+    annotator = Annotator(bus, lambda: lists, learned, Attribution(), devices)
+    return bus, PacketEvents(bus, annotator, {"lo"})
 
 
 def packet(prefix, payload):
-    return LoggedPacket(prefix, 2, 0, 0, "02:00:00:00:00:23", payload, 1, None)
+    return LoggedPacket(prefix, 2, 1, 0, "02:00:00:00:00:23", payload, 1, None)   # in on "lo"
+
+
+def of_type(bus, *types):
+    return [e for e in bus.events if e["type"] in types]
 
 
 def test_drops_carry_reason_and_vendor(tmp_path):
@@ -48,12 +57,19 @@ def test_drops_carry_reason_and_vendor(tmp_path):
     handle(packet("gcsguard vendor-address ", bytes(IP(src="10.70.0.23", dst="203.0.113.5") / TCP(dport=443))))
     handle(packet("gcsguard vendor-learned ", bytes(IP(src="10.70.0.23", dst="198.51.100.12") / TCP(dport=8883))))
     handle(packet("someone else's prefix", b"\x45"))
-    static, learned = bus.events
-    assert static["type"] == "egress.blocked" and static["reason"] == "vendor-address"
+    seen, = of_type(bus, "device.seen")
+    assert seen["device_name"] == "ctl-03" and seen["details"]["role"] == "controller"
+    static, learned = of_type(bus, "egress.blocked")
+    assert static["reason"] == "vendor-address" and static["device_name"] == "ctl-03"
+    assert static["device_id"] == "mac:02:00:00:00:00:23"
     assert static["vendor"] == "DJI" and static["details"]["list_entry"] == "203.0.113.0/28"
     assert static["details"]["mac"] == "02:00:00:00:00:23" and static["device_ip"] == "10.70.0.23"
     assert learned["name"] == "api.dji.com" and learned["vendor"] == "DJI"
     assert learned["details"]["dport"] == 8883
+    # neither address came from DNS for this device: both are direct-ip, and raised as such
+    assert static["details"]["direct_ip"] and learned["details"]["direct_ip"]
+    assert [e["details"]["dst"] for e in of_type(bus, "bypass.direct_ip")] == ["203.0.113.5",
+                                                                               "198.51.100.12"]
 
 
 def test_dns_bypass_names_the_question(tmp_path):
@@ -61,6 +77,6 @@ def test_dns_bypass_names_the_question(tmp_path):
     query = dnslib.DNSRecord.question("mydjiflight.dji.com").pack()
     handle(packet("gcsguard dns-bypass ", bytes(IP(src="10.70.0.23", dst="198.51.100.53")
                                                / UDP(sport=5555, dport=53) / query)))
-    event, = bus.events
+    event, = of_type(bus, "dns.bypass")
     assert (event["type"], event["action"], event["name"]) == ("dns.bypass", "redirect", "mydjiflight.dji.com")
     assert event["details"]["dst"] == "198.51.100.53"

@@ -1,0 +1,1 @@
+"""Observation: who (device identity), which name (attribution), how much (flows), and evidence."""

@@ -1,0 +1,88 @@
+"""What the appliance knows about one attempt: the device, the name it used, the vendor.
+
+One place for every producer (logged drops, flows): the device from its MAC, the
+name the device itself got from DNS for that address (or `direct-ip` when it got
+none), and the vendor from the lists or from the learned addresses' provenance.
+"""
+from __future__ import annotations
+
+import ipaddress
+import time
+from typing import Callable
+
+from ..events.bus import EventBus
+from ..firewall.learned import LearnedAddresses
+from ..lists import ListSet
+from .attribution import Attribution
+from .devices import Devices
+
+DIRECT_IP_EVERY = 600.0        # one bypass.direct_ip event per device, address and port per 10 min
+
+
+class Annotator:
+    def __init__(self, bus: EventBus, lists: Callable[[], ListSet], learned: LearnedAddresses,
+                 attribution: Attribution, devices: Devices,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.bus, self.lists, self.learned = bus, lists, learned
+        self.attribution, self.devices, self.clock = attribution, devices, clock
+        self._direct_seen: dict[tuple, float] = {}
+        self.direct_ip_count = {"block": 0, "allow": 0}
+
+    def fields(self, src: str, dst: str, mac: str = "", dns_attributed: bool = True) -> dict:
+        """Event fields for an attempt from `src` (a LAN device) to `dst`."""
+        if mac:
+            self.devices.learn(src, mac, "packet")
+        device_id, device_name = self.devices.identify(src)
+        out = {"device_id": device_id, "device_name": device_name, "device_ip": src,
+               "name": "", "vendor": "", "category": "", "details": {}}
+        details = out["details"]
+        match = self.lists().ips.match(dst) if dst else None
+        if match:
+            out["vendor"], out["category"] = match.source.vendor, match.source.category
+            details["list_entry"] = match.entry
+        provenance = sorted({n for about in self.learned.about(dst).values() for n in about["names"]})
+        if provenance:
+            details["learned_names"] = provenance[:8]
+        resolved = self.attribution.name_for(src, dst) if dns_attributed else None
+        if resolved:
+            out["name"] = resolved
+        elif dns_attributed and _public(dst):
+            details["direct_ip"] = True
+        out["name"] = out["name"] or (provenance[0] if provenance else "")
+        if out["name"] and not out["vendor"]:
+            block = self.lists().check_name(out["name"]).block
+            if block:
+                out["vendor"], out["category"] = block.source.vendor, block.source.category
+        return out
+
+    def flag_direct_ip(self, fields: dict, action: str, dport) -> None:
+        """The bypass event for a connection to an address the device never looked up."""
+        if not fields["details"].get("direct_ip"):
+            return
+        self.direct_ip_count[action] = self.direct_ip_count.get(action, 0) + 1
+        key = (fields["device_ip"], fields["details"].get("dst"), dport)
+        now = self.clock()
+        if now - self._direct_seen.get(key, -DIRECT_IP_EVERY) < DIRECT_IP_EVERY:
+            return
+        self._direct_seen[key] = now
+        if len(self._direct_seen) > 100_000:
+            self._direct_seen.clear()
+        self.bus.emit("bypass.direct_ip", action=action, reason="direct-ip", **{
+            **fields, "details": {**fields["details"], "dport": dport}})
+
+
+def _public(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return not (ip.is_private and not _documentation(ip)) and not ip.is_multicast and not ip.is_loopback
+
+
+# Python calls documentation ranges private; no LAN uses them, and the lab's internet does.
+_DOCUMENTATION = tuple(ipaddress.ip_network(n) for n in
+                       ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32"))
+
+
+def _documentation(ip) -> bool:
+    return any(ip in n for n in _DOCUMENTATION if n.version == ip.version)

@@ -1,0 +1,107 @@
+"""Device identity: a MAC is a device; the inventory names it; IP addresses are only attributes.
+
+MACs come from DHCP leases, the neighbour table (watched through pyroute2) and the
+source MAC of logged packets. A MAC with the locally administered bit set is most
+likely randomized (phones do it per network); such devices are flagged, since their
+identity may change.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, NamedTuple
+
+from ..events.bus import EventBus
+
+
+class InventoryError(ValueError):
+    pass
+
+
+class Known(NamedTuple):
+    mac: str
+    name: str
+    role: str
+    expected_vendor: str
+
+
+def normalize_mac(text: str) -> str:
+    parts = text.lower().replace("-", ":").split(":")
+    if len(parts) != 6 or not all(len(p) == 2 and all(c in "0123456789abcdef" for c in p) for p in parts):
+        raise InventoryError(f"{text!r} is not a MAC address (aa:bb:cc:dd:ee:ff)")
+    return ":".join(parts)
+
+
+def parse_inventory(entries) -> dict[str, Known]:
+    known: dict[str, Known] = {}
+    for entry in entries:
+        words = entry.split()
+        if len(words) < 2:
+            raise InventoryError(f"{entry!r}: expected 'MAC NAME [ROLE] [EXPECTED-VENDOR]'")
+        mac = normalize_mac(words[0])
+        if mac in known:
+            raise InventoryError(f"{entry!r}: {mac} is listed twice")
+        known[mac] = Known(mac, words[1], words[2] if len(words) > 2 else "",
+                           " ".join(words[3:]))
+    return known
+
+
+def randomized(mac: str) -> bool:
+    return bool(int(mac[:2], 16) & 0x02)
+
+
+@dataclass
+class Device:
+    mac: str
+    first_seen: float
+    ips: set[str] = field(default_factory=set)
+
+
+class Devices:
+    """IP -> MAC -> (device_id, device_name); announces every MAC it sees for the first time."""
+
+    def __init__(self, inventory: dict[str, Known], bus: EventBus, report_unknown: bool = True,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.inventory, self.bus, self.report_unknown, self.clock = inventory, bus, report_unknown, clock
+        self.by_mac: dict[str, Device] = {}
+        self.mac_of: dict[str, str] = {}                 # ip -> mac
+
+    def identify(self, ip: str) -> tuple[str, str]:
+        """(device_id, device_name) for a LAN address, ("", "") while its MAC is unknown."""
+        mac = self.mac_of.get(ip)
+        if mac is None:
+            return "", ""
+        known = self.inventory.get(mac)
+        return f"mac:{mac}", known.name if known else ""
+
+    def learn(self, ip: str, mac: str, how: str) -> None:
+        """An (IP, MAC) pair from a lease, the neighbour table or a packet."""
+        mac = mac.lower()
+        if not mac or mac == "00:00:00:00:00:00" or mac.startswith(("33:33", "01:00:5e", "ff:ff")):
+            return
+        self.mac_of[ip] = mac
+        device = self.by_mac.get(mac)
+        if device is None:
+            device = self.by_mac[mac] = Device(mac, self.clock())
+            self._announce(mac, ip, how)
+        device.ips.add(ip)
+
+    def _announce(self, mac: str, ip: str, how: str) -> None:
+        known = self.inventory.get(mac)
+        details = {"mac": mac, "ip": ip, "how": how, "randomized_mac": randomized(mac)}
+        if known:
+            details.update(role=known.role, expected_vendor=known.expected_vendor)
+            self.bus.emit("device.seen", reason="inventory", device_id=f"mac:{mac}",
+                          device_name=known.name, device_ip=ip, details=details)
+        elif self.report_unknown:
+            self.bus.emit("device.unknown", action="error",
+                          reason="randomized-mac" if randomized(mac) else "not-in-inventory",
+                          device_id=f"mac:{mac}", device_ip=ip, details=details)
+
+    def lease(self, event) -> None:
+        """The bus's dhcp.lease events keep the table current."""
+        mac = event.details.get("mac", "")
+        if event.details.get("op") in ("add", "old") and mac:
+            self.learn(event.device_ip, mac, "dhcp")
+        elif event.details.get("op") == "del":
+            self.mac_of.pop(event.device_ip, None)

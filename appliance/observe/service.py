@@ -1,0 +1,147 @@
+"""Observation in the running appliance, assembled in one place.
+
+Order of the parts: device identity first (everything else asks it who sent a
+packet), then attribution (fed by the resolver, before answers leave), then the
+two packet-side readers that use both: logged drops (NFLOG) and allowed flows
+(conntrack).
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from ..config import Config
+from ..events.bus import EventBus
+from ..packets.events import PacketEvents
+from ..packets.nflog import NflogMetrics, NflogReader
+from .annotate import Annotator
+from .attribution import Attribution
+from .devices import Devices, parse_inventory
+from .flows import Flow, FlowReader
+
+PROTOCOLS = {1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6"}
+# Per namespace, set before flows start: byte counters and start/stop times on conntrack entries.
+SYSCTLS = {"net/netfilter/nf_conntrack_acct": "1", "net/netfilter/nf_conntrack_timestamp": "1"}
+
+
+class Observation:
+    def __init__(self, config: Config, bus: EventBus, registry: CollectorRegistry, lists, learned,
+                 local_addresses: set[str], counters=lambda: {}) -> None:
+        self.bus, self.local, self.counters = bus, local_addresses, counters
+        self.report_every = config.events.drop_report_interval
+        d = config.devices
+        self.devices = Devices(parse_inventory(d.inventory), bus, d.report_unknown)
+        self.attribution = Attribution(d.dns_memory, d.dns_memory_seconds)
+        self.annotator = Annotator(bus, lists, learned, self.attribution, self.devices)
+        self.packets = PacketEvents(bus, self.annotator, set(config.network.lan_interfaces))
+        self.nflog = NflogReader(config.firewall.log_group)
+        NflogMetrics(self.nflog, registry)
+        self.flows = FlowReader(self._is_lan_egress, self._flow,
+                                progress_every=config.firewall.flow_progress_interval)
+        self.flow_counts: dict[str, int] = {}
+        self.flow_bytes = {"out": 0, "in": 0}
+        registry.register(self)
+        self._leases = bus.add_sink("devices", config.events.queue_size)
+
+    def start(self) -> list[asyncio.Task]:
+        for key, value in SYSCTLS.items():
+            try:
+                with open(f"/proc/sys/{key}", "w") as f:
+                    f.write(value)
+            except OSError as e:
+                self.bus.emit("flows.degraded", action="error", reason="sysctl",
+                              details={"sysctl": key.replace("/", "."), "error": str(e)})
+        return [asyncio.create_task(self.nflog.run(self.packets), name="nflog"),
+                asyncio.create_task(self.flows.run(), name="flows"),
+                asyncio.create_task(self._follow_leases(), name="leases"),
+                asyncio.create_task(self._account(), name="accounting")]
+
+    def accounting(self) -> dict:
+        """Kernel count = logged + unlogged per reason; what the reader lost is counted apart."""
+        counted = self.counters()
+        reasons = {r for r in counted if not r.endswith("-unlogged")}
+        per = {r: {"kernel": counted[r][0], "unlogged": counted.get(f"{r}-unlogged", (0, 0))[0],
+                   "logged": self.packets.logged.get(r, 0)} for r in sorted(reasons)}
+        kernel = sum(v["kernel"] for v in per.values())
+        accounted = sum(v["unlogged"] + v["logged"] for v in per.values())
+        return {"reasons": {r: v for r, v in per.items() if v["kernel"]},
+                "reader": {"received": self.nflog.received, "gaps": self.nflog.gaps,
+                           "overruns": self.nflog.overruns},
+                "kernel": kernel, "unaccounted": kernel - accounted}
+
+    async def _account(self) -> None:
+        """A summary record in the log whenever the counts moved."""
+        last = None
+        while True:
+            await asyncio.sleep(self.report_every)
+            summary = self.accounting()
+            if summary["kernel"] != last:
+                last = summary["kernel"]
+                self.bus.emit("firewall.accounting", action="error" if summary["unaccounted"]
+                              else "info", reason="summary", details=summary)
+
+    async def _follow_leases(self) -> None:
+        while True:
+            event = await self._leases.get()
+            if event.type == "dhcp.lease":
+                self.devices.lease(event)
+
+    def _is_lan_egress(self, flow: Flow) -> bool:
+        return not (flow.redirected or flow.src in self.local or flow.dst in self.local)
+
+    def _flow(self, state: str, flow: Flow) -> None:
+        self.flow_counts[state] = self.flow_counts.get(state, 0) + 1
+        fields = self.annotator.fields(flow.src, flow.dst)
+        details = fields["details"]
+        details.update(src=flow.src, dst=flow.dst, proto=PROTOCOLS.get(flow.proto, str(flow.proto)),
+                       sport=flow.sport, dport=flow.dport, flow_id=flow.id)
+        if state != "new":
+            details.update(bytes_out=flow.bytes_out, bytes_in=flow.bytes_in,
+                           packets_out=flow.packets_out, packets_in=flow.packets_in)
+            if flow.start_ns:
+                end = flow.stop_ns or _now_ns()
+                details["duration_s"] = round((end - flow.start_ns) / 1e9, 3)
+        if state == "end":
+            self.flow_bytes["out"] += flow.bytes_out
+            self.flow_bytes["in"] += flow.bytes_in
+        self.bus.emit("egress.flow", action="allow", reason=state, **fields)
+        if state == "new":
+            self.annotator.flag_direct_ip(fields, "allow", flow.dport)
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        flows = CounterMetricFamily("gcsguard_flows", "Allowed LAN egress flows seen by conntrack, "
+                                    "by record (new, end, progress, resync, lost)", labels=["state"])
+        for state in ("new", "end", "progress", "resync", "lost"):
+            flows.add_metric([state], self.flow_counts.get(state, 0))
+        volume = CounterMetricFamily("gcsguard_flow_bytes", "Bytes of ended allowed flows",
+                                     labels=["direction"])
+        for direction, n in self.flow_bytes.items():
+            volume.add_metric([direction], n)
+        overruns = CounterMetricFamily("gcsguard_conntrack_overruns", "conntrack event overruns "
+                                       "(each followed by a re-read of the table)",
+                                       value=self.flows.overruns)
+        direct = CounterMetricFamily("gcsguard_direct_ip_attempts", "Attempts to addresses the device "
+                                     "never got from DNS", labels=["action"])
+        for action, n in sorted(self.annotator.direct_ip_count.items()):
+            direct.add_metric([action], n)
+        devices = GaugeMetricFamily("gcsguard_devices", "Devices (MACs) seen since start",
+                                    labels=["known"])
+        known = sum(1 for mac in self.devices.by_mac if mac in self.devices.inventory)
+        devices.add_metric(["true"], known)
+        devices.add_metric(["false"], len(self.devices.by_mac) - known)
+        logged = CounterMetricFamily("gcsguard_logged_packets", "Packets received from the kernel's "
+                                     "packet log, by reason", labels=["reason"])
+        for reason, n in sorted(self.packets.logged.items()):
+            logged.add_metric([reason], n)
+        return [flows, volume, overruns, direct, devices, logged]
+
+
+def _now_ns() -> int:
+    return time.clock_gettime_ns(time.CLOCK_REALTIME)     # conntrack stamps are wall-clock ns
+

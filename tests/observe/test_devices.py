@@ -1,0 +1,47 @@
+import pytest
+
+from appliance.observe.devices import Devices, InventoryError, parse_inventory, randomized
+
+
+class Bus:
+    def __init__(self):
+        self.events = []
+
+    def emit(self, type, **fields):
+        self.events.append({"type": type, **fields})
+
+
+def test_inventory_parsing_and_errors():
+    known = parse_inventory(["A4-C1-38-00-00-03 ctl-03 controller DJI Pilot", "a4:c1:38:00:00:04 tab"])
+    assert known["a4:c1:38:00:00:03"].name == "ctl-03"
+    assert known["a4:c1:38:00:00:03"].expected_vendor == "DJI Pilot"
+    assert known["a4:c1:38:00:00:04"].role == ""
+    with pytest.raises(InventoryError, match="not a MAC"):
+        parse_inventory(["a4:c1:38:00:00 ctl"])
+    with pytest.raises(InventoryError, match="listed twice"):
+        parse_inventory(["a4:c1:38:00:00:03 a", "A4:C1:38:00:00:03 b"])
+    with pytest.raises(InventoryError, match="expected 'MAC NAME"):
+        parse_inventory(["a4:c1:38:00:00:03"])
+
+
+def test_identity_follows_the_mac_and_new_devices_are_announced_once():
+    bus = Bus()
+    devices = Devices(parse_inventory(["a4:c1:38:00:00:03 ctl-03 controller DJI"]), bus)
+    assert devices.identify("10.0.0.3") == ("", "")
+    devices.learn("10.0.0.3", "A4:C1:38:00:00:03", "dhcp")
+    devices.learn("10.0.0.3", "a4:c1:38:00:00:03", "neighbour")
+    assert devices.identify("10.0.0.3") == ("mac:a4:c1:38:00:00:03", "ctl-03")
+    devices.learn("10.0.0.9", "da:00:00:00:00:09", "neighbour")          # randomized, unknown
+    devices.learn("10.0.0.9", "33:33:00:00:00:01", "packet")             # multicast: ignored
+    assert devices.identify("10.0.0.9") == ("mac:da:00:00:00:00:09", "")
+    assert [(e["type"], e["reason"]) for e in bus.events] == [
+        ("device.seen", "inventory"), ("device.unknown", "randomized-mac")]
+    assert bus.events[1]["details"]["randomized_mac"] is True
+    assert randomized("da:00:00:00:00:09") and not randomized("a4:c1:38:00:00:03")
+
+
+def test_an_address_moves_to_its_new_device():
+    devices = Devices({}, Bus(), report_unknown=False)
+    devices.learn("10.0.0.5", "a4:c1:38:00:00:05", "dhcp")
+    devices.learn("10.0.0.5", "a4:c1:38:00:00:06", "dhcp")        # DHCP gave the address away
+    assert devices.identify("10.0.0.5")[0] == "mac:a4:c1:38:00:00:06"
