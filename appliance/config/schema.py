@@ -228,6 +228,14 @@ class DevicesSection:
 
 
 @dataclass(frozen=True)
+class EvidenceSection:
+    pcap_directory: str = opt("/var/log/gcsguard/pcap", path=True,
+                              doc="raw bytes of every logged packet, in rotating pcap files")
+    max_file_bytes: int = opt(16 << 20, check=positive)
+    max_total_bytes: int = opt(1 << 30, check=positive, doc="oldest files are deleted beyond this")
+
+
+@dataclass(frozen=True)
 class Config:
     appliance: ApplianceSection = ApplianceSection()
     lists: ListsSection = ListsSection()
@@ -238,6 +246,7 @@ class Config:
     network: NetworkSection = NetworkSection()
     firewall: FirewallSection = FirewallSection()
     devices: DevicesSection = DevicesSection()
+    evidence: EvidenceSection = EvidenceSection()
     path: str = ""            # the file it came from
     sha256: str = ""          # of that file's bytes: which policy was in force
 

@@ -46,6 +46,7 @@ class FirewallService:
         registry.register(_Collector(self))
         self._dirty = False
         self.sha256 = ""
+        self._carry: dict[str, tuple[int, int]] = {}
 
     @property
     def table(self) -> str:
@@ -73,6 +74,7 @@ class FirewallService:
         """Check, then load in one transaction; on NftError the old table stays in force."""
         try:
             text = self.check(policy)
+            before = self._kernel_counters()
             self.nft.run(text)
         except NftError as e:
             self._loads.labels("failure").inc()
@@ -80,6 +82,9 @@ class FirewallService:
                           details={"error": str(e)[:2000], "kept_sha256": self.sha256})
             raise
         self._loads.labels("success").inc()
+        for name, (packets, octets) in before.items():   # a new table starts its counters at 0
+            p, o = self._carry.get(name, (0, 0))
+            self._carry[name] = (p + packets, o + octets)
         self.policy, self.sha256 = policy, hashlib.sha256(text.encode()).hexdigest()
         self.store.shared_policy = policy.config.firewall.shared_addresses
         self.learner.set_policy(policy.lists, [parse_allow(a) for a in policy.config.firewall.allow])
@@ -150,7 +155,13 @@ class FirewallService:
         self.apply(self.policy)
 
     def counters(self) -> dict[str, tuple[int, int]]:
-        """Named counters of our table: reason -> (packets, bytes)."""
+        """Named counters of our table, reason -> (packets, bytes), monotonic across reloads
+        (what earlier tables counted is carried over)."""
+        now = self._kernel_counters()
+        return {name: (p + self._carry.get(name, (0, 0))[0], o + self._carry.get(name, (0, 0))[1])
+                for name, (p, o) in now.items()}
+
+    def _kernel_counters(self) -> dict[str, tuple[int, int]]:
         try:
             out = self._reader.run(f"list counters table {self.table}")
         except NftError:

@@ -119,6 +119,8 @@ class Internet:
             question = body if method == "POST" else base64.urlsafe_b64decode(
                 query.get("dns", [""])[0] + "==")
             kind, reply = "application/dns-message", self._dns_datagram(question) or b""
+        elif url.path.startswith("/bytes/") and url.path[7:].isdigit():      # a download of N bytes
+            reply = b"x" * min(int(url.path[7:]), 50_000_000)
         elif service == "httpdns" and url.path == "/d":
             q = dnslib.DNSRecord.question(query.get("dn", ["?"])[0])
             answer = self.zone.answer(q)

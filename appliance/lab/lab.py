@@ -124,6 +124,10 @@ directory = "log"
 signing_key_file = "keys/log-signing.key"
 checkpoint_interval = 10
 fsync = "never"
+[evidence]
+pcap_directory = "log/pcap"
+[devices]
+inventory = ["{topology.CONTROLLER_MAC} ctl-03 controller DJI"]
 [events]
 socket = "events.sock"
 drop_report_interval = 5

@@ -24,6 +24,7 @@ from .internet import ADDRESSES
 
 LAN_V4, LAN_V6 = "10.70.0.1", "fd00:70::1"
 CONTROLLER_V4, CONTROLLER_V6 = "10.70.0.23", "fd00:70::23"
+CONTROLLER_MAC = "00:00:5e:00:53:23"      # RFC 7042's documentation range, a fixed identity
 MGMT_APPLIANCE, MGMT_HOST = "10.71.0.1", "10.71.0.2"
 WAN_V4, WAN_GW_V4, WAN_V6, WAN_GW_V6 = "192.0.2.130", "192.0.2.129", "2001:db8:ffff::2", "2001:db8:ffff::1"
 METRICS_PORT = 9253
@@ -108,6 +109,8 @@ def build(n: Namespaces) -> None:
     for a_ns, a_if, b_ns, b_if in ((n.appl, "lan0", n.ctl, "eth0"), (n.appl, "wan0", n.inet, "up0"),
                                    (n.appl, "mgmt0", n.mgmt, "eth0")):
         ip("link", "add", a_if, "netns", a_ns, "type", "veth", "peer", "name", b_if, "netns", b_ns)
+        if b_ns == n.ctl:
+            ip("link", "set", b_if, "address", CONTROLLER_MAC, ns=b_ns)
         ip("link", "set", a_if, "up", ns=a_ns)
         ip("link", "set", b_if, "up", ns=b_ns)
     addresses = [(n.ctl, "eth0", f"{CONTROLLER_V4}/24"), (n.ctl, "eth0", f"{CONTROLLER_V6}/64"),

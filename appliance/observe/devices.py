@@ -57,22 +57,55 @@ class Device:
     ips: set[str] = field(default_factory=set)
 
 
+def arp_table(ip: str, path: str = "/proc/net/arp") -> str | None:
+    """The kernel's IPv4 neighbour entry for `ip`, read synchronously (this namespace's)."""
+    try:
+        with open(path) as f:
+            for line in f.read().splitlines()[1:]:
+                fields = line.split()
+                if len(fields) >= 4 and fields[0] == ip and fields[3] != "00:00:00:00:00:00":
+                    return fields[3]
+    except OSError:
+        pass
+    return None
+
+
 class Devices:
     """IP -> MAC -> (device_id, device_name); announces every MAC it sees for the first time."""
 
     def __init__(self, inventory: dict[str, Known], bus: EventBus, report_unknown: bool = True,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 lookup: Callable[[str], str | None] = arp_table) -> None:
         self.inventory, self.bus, self.report_unknown, self.clock = inventory, bus, report_unknown, clock
+        self.lookup = lookup
         self.by_mac: dict[str, Device] = {}
         self.mac_of: dict[str, str] = {}                 # ip -> mac
+        self._missed: dict[str, float] = {}             # ip -> when the table last lacked it
 
     def identify(self, ip: str) -> tuple[str, str]:
         """(device_id, device_name) for a LAN address, ("", "") while its MAC is unknown."""
         mac = self.mac_of.get(ip)
         if mac is None:
+            mac = self._look_up(ip)
+        if mac is None:
             return "", ""
         known = self.inventory.get(mac)
         return f"mac:{mac}", known.name if known else ""
+
+    def _look_up(self, ip: str) -> str | None:
+        """A device's first packet can beat the neighbour event (the kernel learnt its MAC from
+        its ARP request a moment before): ask the table, at most once a second per address."""
+        now = self.clock()
+        if now - self._missed.get(ip, -2.0) < 1.0:
+            return None
+        mac = self.lookup(ip)
+        if mac is None:
+            if len(self._missed) > 10_000:
+                self._missed.clear()
+            self._missed[ip] = now
+            return None
+        self.learn(ip, mac, "neighbour")
+        return self.mac_of.get(ip)
 
     def learn(self, ip: str, mac: str, how: str) -> None:
         """An (IP, MAC) pair from a lease, the neighbour table or a packet."""

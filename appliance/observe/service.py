@@ -20,6 +20,7 @@ from ..packets.nflog import NflogMetrics, NflogReader
 from .annotate import Annotator
 from .attribution import Attribution
 from .devices import Devices, parse_inventory
+from .evidence import PcapStore
 from .flows import Flow, FlowReader
 
 PROTOCOLS = {1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6"}
@@ -36,7 +37,11 @@ class Observation:
         self.devices = Devices(parse_inventory(d.inventory), bus, d.report_unknown)
         self.attribution = Attribution(d.dns_memory, d.dns_memory_seconds)
         self.annotator = Annotator(bus, lists, learned, self.attribution, self.devices)
-        self.packets = PacketEvents(bus, self.annotator, set(config.network.lan_interfaces))
+        e = config.evidence
+        self.evidence = PcapStore(e.pcap_directory, e.max_file_bytes, e.max_total_bytes, lambda gone:
+                                  bus.emit("evidence.pruned", reason="budget", details={"files": gone}))
+        self.packets = PacketEvents(bus, self.annotator, set(config.network.lan_interfaces),
+                                    self.evidence)
         self.nflog = NflogReader(config.firewall.log_group)
         NflogMetrics(self.nflog, registry)
         self.flows = FlowReader(self._is_lan_egress, self._flow,
@@ -139,7 +144,11 @@ class Observation:
                                      "packet log, by reason", labels=["reason"])
         for reason, n in sorted(self.packets.logged.items()):
             logged.add_metric([reason], n)
-        return [flows, volume, overruns, direct, devices, logged]
+        pcap = CounterMetricFamily("gcsguard_evidence_packets", "Logged packets stored as pcap "
+                                   "evidence, by result", labels=["result"])
+        pcap.add_metric(["written"], self.evidence.written)
+        pcap.add_metric(["failed"], self.evidence.failures)
+        return [flows, volume, overruns, direct, devices, logged, pcap]
 
 
 def _now_ns() -> int:

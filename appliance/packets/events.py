@@ -13,6 +13,7 @@ from ..dns import wire
 from ..events.bus import EventBus
 from ..firewall.render import PREFIX
 from ..observe.annotate import Annotator
+from ..observe.evidence import PcapStore
 from .nflog import LoggedPacket
 
 PROTOCOLS = {1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6"}
@@ -55,8 +56,9 @@ def _ifname(index: int) -> str:
 
 
 class PacketEvents:
-    def __init__(self, bus: EventBus, annotator: Annotator, lan_interfaces: set[str]) -> None:
-        self.bus, self.annotator, self.lan = bus, annotator, lan_interfaces
+    def __init__(self, bus: EventBus, annotator: Annotator, lan_interfaces: set[str],
+                 evidence: PcapStore | None = None) -> None:
+        self.bus, self.annotator, self.lan, self.evidence = bus, annotator, lan_interfaces, evidence
         self.logged: dict[str, int] = {}           # reason -> packets received from NFLOG
 
     def __call__(self, packet: LoggedPacket) -> None:
@@ -75,6 +77,8 @@ class PacketEvents:
         fields["details"].update(flow, **{"in": indev, "out": _ifname(packet.outdev)})
         if packet.hwaddr:
             fields["details"]["mac"] = packet.hwaddr
+        if self.evidence is not None and packet.payload:
+            fields["details"]["pcap"] = self.evidence.write(packet.payload, packet.timestamp)
         if reason == "dns-bypass" and flow.get("proto") == "udp" and offset is not None:
             try:
                 fields["name"] = wire.parse_query(packet.payload[offset + 8:]).name

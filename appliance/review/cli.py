@@ -8,9 +8,10 @@ from datetime import datetime, timezone
 from ..evlog import signing
 from ..evlog.verify import verify
 from .output import EVENT_COLUMNS, event_row, write
+from .devices import DEVICE_COLUMNS, TIMELINE_COLUMNS, devices, timeline
 from .query import Filter, records, summarize
 
-SUBCOMMANDS = ("show", "verify")
+SUBCOMMANDS = ("show", "verify", "devices", "timeline", "pcap")
 
 
 def add_review_parser(sub: argparse._SubParsersAction) -> None:
@@ -40,6 +41,35 @@ def add_review_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pubkey", help="trusted public key (PEM) to authenticate the checkpoints")
     p.add_argument("--checkpoints", help="a copy of checkpoints.jsonl kept off the box")
     p.set_defaults(func=cmd_verify)
+    p = rsub.add_parser("devices", help="every device: first and last seen, what it attempted",
+                        description="List the devices in a log (by MAC, or address while the MAC "
+                        "was unknown) with first and last seen, DNS queries, blocked attempts, "
+                        "allowed flows, direct-IP attempts and bytes sent. With -c, the "
+                        "inventory's names, and its devices never seen.")
+    p.add_argument("directory")
+    p.add_argument("-c", "--config", help="a config whose [devices] inventory names the devices")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.set_defaults(func=cmd_devices)
+    p = rsub.add_parser("timeline", help="one device's DNS, drops, flows and leases, in order",
+                        description="Interleave one device's records: its DNS queries, blocked "
+                        "attempts, allowed flows (bytes), bypass attempts and leases.")
+    p.add_argument("directory")
+    p.add_argument("--device", required=True, help="device id (mac:...), inventory name or IP")
+    p.add_argument("--from", dest="since", type=_time)
+    p.add_argument("--to", dest="until", type=_time)
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.set_defaults(func=cmd_timeline)
+    p = rsub.add_parser("pcap", help="extract logged packets into one pcap for Wireshark",
+                        description="Copy the packets behind the selected events into one pcap "
+                        "(LINKTYPE_RAW), checking each against the SHA-256 its signed event "
+                        "carries. Exit 1 if any packet is missing or altered.")
+    p.add_argument("directory")
+    p.add_argument("--pcap-dir", help="where the pcap files are (default: DIRECTORY/pcap)")
+    p.add_argument("--device", default="")
+    p.add_argument("--from", dest="since", type=_time)
+    p.add_argument("--to", dest="until", type=_time)
+    p.add_argument("--out", required=True, help="the pcap file to write")
+    p.set_defaults(func=cmd_pcap)
 
 
 def _time(text: str) -> float:
@@ -73,3 +103,35 @@ def cmd_verify(args: argparse.Namespace) -> int:
     print(f"{state}: {report.records} records (n={report.first_n}..{report.last_n}) in "
           f"{report.files} files; {report.checkpoints_ok} signed checkpoints match")
     return 0 if report.ok else 1
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    inventory = {}
+    if args.config:
+        from ..config import load_config
+        from ..observe.devices import parse_inventory
+        inventory = parse_inventory(load_config(args.config).devices.inventory)
+    write(devices(records(args.directory), inventory), args.format, sys.stdout, DEVICE_COLUMNS)
+    return 0
+
+
+def cmd_timeline(args: argparse.Namespace) -> int:
+    f = Filter(args.since, args.until)
+    rows = timeline((r for r in records(args.directory) if f.matches(r)), args.device)
+    write(rows, args.format, sys.stdout, TIMELINE_COLUMNS)
+    return 0
+
+
+def cmd_pcap(args: argparse.Namespace) -> int:
+    import os
+    from ..observe.evidence import extract
+    f = Filter(args.since, args.until, args.device)
+    refs = [(p["file"], p["index"], p["sha256"]) for r in records(args.directory) if f.matches(r)
+            for p in [(r.get("details") or {}).get("pcap")] if p]
+    report = extract(refs, args.pcap_dir or os.path.join(args.directory, "pcap"), args.out)
+    for item in report["missing"]:
+        print(f"missing: {item} (pruned, or the file was removed)", file=sys.stderr)
+    for item in report["altered"]:
+        print(f"ALTERED: {item} no longer matches its signed event", file=sys.stderr)
+    print(f"{report['written']} of {len(refs)} packets written to {args.out}")
+    return 1 if report["missing"] or report["altered"] else 0

@@ -1,6 +1,7 @@
 import pytest
 
-from appliance.observe.devices import Devices, InventoryError, parse_inventory, randomized
+from appliance.observe.devices import (Devices, InventoryError, arp_table, parse_inventory,
+                                       randomized)
 
 
 class Bus:
@@ -26,7 +27,8 @@ def test_inventory_parsing_and_errors():
 
 def test_identity_follows_the_mac_and_new_devices_are_announced_once():
     bus = Bus()
-    devices = Devices(parse_inventory(["a4:c1:38:00:00:03 ctl-03 controller DJI"]), bus)
+    devices = Devices(parse_inventory(["a4:c1:38:00:00:03 ctl-03 controller DJI"]), bus,
+                      lookup=lambda ip: None)
     assert devices.identify("10.0.0.3") == ("", "")
     devices.learn("10.0.0.3", "A4:C1:38:00:00:03", "dhcp")
     devices.learn("10.0.0.3", "a4:c1:38:00:00:03", "neighbour")
@@ -40,8 +42,26 @@ def test_identity_follows_the_mac_and_new_devices_are_announced_once():
     assert randomized("da:00:00:00:00:09") and not randomized("a4:c1:38:00:00:03")
 
 
+def test_a_miss_asks_the_kernel_table_at_most_once_a_second(tmp_path):
+    arp = tmp_path / "arp"
+    arp.write_text("IP address  HW type  Flags  HW address  Mask  Device\n"
+                   "10.0.0.3  0x1  0x2  a4:c1:38:00:00:03  *  lan0\n")
+    asked, now = [], [0.0]
+
+    def lookup(ip):
+        asked.append(ip)
+        return arp_table(ip, str(arp))
+    devices = Devices({}, Bus(), clock=lambda: now[0], lookup=lookup)
+    assert devices.identify("10.0.0.3") == ("mac:a4:c1:38:00:00:03", "")
+    assert devices.identify("10.0.0.4") == devices.identify("10.0.0.4") == ("", "")
+    assert asked == ["10.0.0.3", "10.0.0.4"]                  # the second miss was not re-read
+    now[0] = 2.0
+    devices.identify("10.0.0.4")
+    assert asked[-1] == "10.0.0.4" and len(asked) == 3
+
+
 def test_an_address_moves_to_its_new_device():
-    devices = Devices({}, Bus(), report_unknown=False)
+    devices = Devices({}, Bus(), report_unknown=False, lookup=lambda ip: None)
     devices.learn("10.0.0.5", "a4:c1:38:00:00:05", "dhcp")
     devices.learn("10.0.0.5", "a4:c1:38:00:00:06", "dhcp")        # DHCP gave the address away
     assert devices.identify("10.0.0.5")[0] == "mac:a4:c1:38:00:00:06"

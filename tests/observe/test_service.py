@@ -1,0 +1,164 @@
+"""Observation in the lab: who, which name, what happened, how many bytes, and the evidence."""
+import json
+import os
+import subprocess
+import sys
+import time
+
+from appliance.lab.internet import ALLOWED, HARDCODED, VENDOR
+from appliance.lab.topology import CONTROLLER_MAC, CONTROLLER_V4, LAN_V4
+from tests.network.test_links import wait_for
+
+CTL = f"mac:{CONTROLLER_MAC}"
+
+
+def new_events(lab, after, type_):
+    return [e for e in lab.events(after) if e["type"] == type_]
+
+
+def test_drops_and_dns_name_the_device_from_its_mac_and_inventory(lab):
+    assert lab.reload(mode="vendor-block")
+    after = max(e["n"] for e in lab.events())
+    lab.run("ctl", "dig", f"@{LAN_V4}", "mydjiflight.dji.com")
+    lab.run("ctl", "curl", "-s", "-m", "1", f"http://{VENDOR}/")
+    assert wait_for(lambda: new_events(lab, after, "egress.blocked"))
+    query, = [e for e in new_events(lab, after, "dns.query") if e["name"] == "mydjiflight.dji.com"]
+    drop = new_events(lab, after, "egress.blocked")[0]
+    for e in (query, drop):
+        assert (e["device_id"], e["device_name"], e["device_ip"]) == (CTL, "ctl-03", CONTROLLER_V4)
+    assert drop["name"] == "mydjiflight.dji.com" and drop["vendor"] == "DJI"
+    assert drop["details"]["mac"] == CONTROLLER_MAC and drop["details"]["dst"] == VENDOR
+
+
+def test_direct_ip_is_flagged_and_a_looked_up_address_is_not(lab):
+    assert lab.reload(mode="vendor-block")
+    after = max(e["n"] for e in lab.events())
+    assert lab.run("ctl", "curl", "-sf", "-m", "2", f"http://{HARDCODED}/").returncode == 0
+    assert wait_for(lambda: new_events(lab, after, "bypass.direct_ip"))
+    flow, = [e for e in new_events(lab, after, "egress.flow") if e["reason"] == "new"]
+    assert flow["details"]["direct_ip"] is True and not flow.get("name")
+    bypass, = new_events(lab, after, "bypass.direct_ip")
+    assert bypass["action"] == "allow" and bypass["device_name"] == "ctl-03"
+    # positive control: the same address, looked up first, is attributed and not flagged
+    after = max(e["n"] for e in lab.events())
+    assert lab.run("ctl", "curl", "-sf", "-m", "2", "http://hardcoded.allowed.example/").returncode == 0
+    assert wait_for(lambda: [e for e in new_events(lab, after, "egress.flow") if e["reason"] == "new"])
+    flow, = [e for e in new_events(lab, after, "egress.flow") if e["reason"] == "new"]
+    assert flow["name"] == "hardcoded.allowed.example" and "direct_ip" not in flow["details"]
+    assert not new_events(lab, after, "bypass.direct_ip")
+
+
+def test_an_allowed_download_is_counted_in_bytes(lab):
+    assert lab.reload(mode="vendor-block")
+    after = max(e["n"] for e in lab.events())
+    size = 300_000
+    got = lab.run("ctl", "curl", "-s", "-o", "/dev/null", "-w", "%{size_download}", "-m", "5",
+                  f"http://www.allowed.example/bytes/{size}")
+    assert got.stdout == str(size)
+
+    def began():
+        return [e for e in new_events(lab, after, "egress.flow") if e["reason"] == "new"
+                and e["details"]["dst"] == ALLOWED and e["details"]["dport"] == 80]
+    assert wait_for(began)
+    started, = began()
+
+    def ended():
+        return [e for e in new_events(lab, after, "egress.flow") if e["reason"] == "end"
+                and e["details"]["flow_id"] == started["details"]["flow_id"]]
+    assert wait_for(ended, timeout=20)
+    end, = ended()
+    d = end["details"]
+    assert size < d["bytes_in"] < size * 1.1                # the body, plus TCP/IP and HTTP headers
+    assert d["bytes_out"] < 5_000 and d["packets_in"] > 1 and d["duration_s"] >= 0
+    assert end["name"] == "www.allowed.example" and end["device_name"] == "ctl-03"
+
+
+def test_a_burst_over_the_log_rate_is_counted_exactly(lab):
+    assert lab.reload(mode="vendor-block")
+    lab.metrics_text()
+    before = {m: lab.metric(m, reason="dot") or 0 for m in (
+        "gcsguard_firewall_packets_total", "gcsguard_firewall_unlogged_packets_total",
+        "gcsguard_logged_packets_total")}
+    burst = ("import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+             "for i in range(3000):\n    s.sendto(b'x', ('198.51.100.53', 853))\n")
+    assert lab.run("ctl", sys.executable, "-c", burst).returncode == 0
+    def delta(m):
+        return (lab.metric(m, reason="dot") or 0) - before[m]
+    assert wait_for(lambda: delta("gcsguard_firewall_packets_total") == 3000)
+    assert wait_for(lambda: delta("gcsguard_logged_packets_total")
+                    + delta("gcsguard_firewall_unlogged_packets_total") == 3000)
+    assert delta("gcsguard_firewall_unlogged_packets_total") > 0      # the limit did bite
+    assert lab.metric("gcsguard_nflog_sequence_gaps_total") == 0
+    assert lab.metric("gcsguard_nflog_overruns_total") == 0
+    assert wait_for(lambda: [e for e in lab.events() if e["type"] == "firewall.accounting"
+                             and e["details"]["reasons"].get("dot", {}).get("kernel", 0)
+                             >= before["gcsguard_firewall_packets_total"] + 3000], timeout=15)
+    summary = [e for e in lab.events() if e["type"] == "firewall.accounting"][-1]["details"]
+    assert summary["unaccounted"] == 0
+
+
+def test_pcap_evidence_reads_back_and_catches_tampering(lab, tmp_path):
+    assert lab.reload(mode="vendor-block")
+    start = time.time()
+    lab.run("ctl", "curl", "-s", "-m", "1", f"http://{VENDOR}:8080/")
+    assert wait_for(lambda: [e for e in lab.events() if e["type"] == "egress.blocked"
+                             and e["details"].get("dport") == 8080])
+    drop = [e for e in lab.events() if e["type"] == "egress.blocked" and e["details"].get("dport") == 8080][-1]
+    ref = drop["details"]["pcap"]
+    pcap = os.path.join(lab.directory, "log", "pcap", ref["file"])
+    read = subprocess.run(["tcpdump", "-nr", pcap], capture_output=True, text=True)
+    assert f"{VENDOR}.8080" in read.stdout
+    out = str(tmp_path / "ctl-03.pcap")
+    extracted = subprocess.run([sys.executable, "-m", "appliance", "review", "pcap",
+                                os.path.join(lab.directory, "log"), "--device", "ctl-03",
+                                "--from", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start - 1)),
+                                "--out", out], capture_output=True, text=True)
+    assert extracted.returncode == 0, extracted.stderr
+    assert f"{VENDOR}.8080" in subprocess.run(["tcpdump", "-nr", out], capture_output=True, text=True).stdout
+    # alter one byte of a stored packet: the signed event no longer matches it
+    copy = tmp_path / "pcap"
+    copy.mkdir()
+    data = bytearray(open(pcap, "rb").read())
+    data[-1] ^= 0xFF
+    (copy / ref["file"]).write_bytes(bytes(data))
+    for name in os.listdir(os.path.dirname(pcap)):
+        if name != ref["file"]:
+            (copy / name).write_bytes(open(os.path.join(os.path.dirname(pcap), name), "rb").read())
+    tampered = subprocess.run([sys.executable, "-m", "appliance", "review", "pcap",
+                               os.path.join(lab.directory, "log"), "--pcap-dir", str(copy),
+                               "--device", "ctl-03", "--out", str(tmp_path / "t.pcap")],
+                              capture_output=True, text=True)
+    assert tampered.returncode == 1 and "ALTERED" in tampered.stderr
+
+
+def test_review_devices_and_timeline(lab):
+    assert lab.reload(mode="vendor-block")
+    lab.run("ctl", "dig", f"@{LAN_V4}", "www.allowed.example")
+    lab.run("ctl", "curl", "-s", "-m", "1", f"http://{VENDOR}/")
+    lab.run("ctl", "curl", "-s", "-m", "2", "http://www.allowed.example/")
+    time.sleep(1)
+    log = os.path.join(lab.directory, "log")
+    listed = subprocess.run([sys.executable, "-m", "appliance", "review", "devices", log, "-c",
+                             lab.config_path, "--format", "json"], capture_output=True, text=True)
+    rows = {r["device"]: r for r in map(json.loads, listed.stdout.splitlines())}
+    ctl = rows[CTL]
+    assert ctl["name"] == "ctl-03" and CONTROLLER_V4 in ctl["ips"] and ctl["status"] == "inventory"
+    assert ctl["dns"] > 0 and ctl["blocked"] > 0 and ctl["allowed_flows"] > 0
+    timeline = subprocess.run([sys.executable, "-m", "appliance", "review", "timeline", log,
+                               "--device", "ctl-03", "--format", "json"], capture_output=True, text=True)
+    types = [json.loads(line)["type"] for line in timeline.stdout.splitlines()]
+    assert {"dns.query", "egress.blocked", "egress.flow"} <= set(types)
+
+
+def test_an_unknown_device_is_announced(lab):
+    after = max(e["n"] for e in lab.events())
+    appliance_mac = lab.run("appl", "cat", "/sys/class/net/lan0/address").stdout.strip()
+    stranger = ("from scapy.all import Ether, IP, UDP, sendp\n"
+                f"sendp(Ether(src='00:00:5e:00:53:99', dst='{appliance_mac}') / "
+                "IP(src='10.70.0.99', dst='198.51.100.53') / UDP(sport=4000, dport=853), "
+                "iface='eth0', verbose=0)\n")
+    assert lab.run("ctl", sys.executable, "-c", stranger).returncode == 0
+    assert wait_for(lambda: new_events(lab, after, "device.unknown"))
+    unknown, = new_events(lab, after, "device.unknown")
+    assert unknown["device_id"] == "mac:00:00:5e:00:53:99" and unknown["reason"] == "not-in-inventory"
+    assert not [e for e in new_events(lab, after, "device.unknown") if e["device_id"] == CTL]
