@@ -27,6 +27,7 @@ from .learned import LearnedAddresses
 from .render import address_kind
 
 log = logging.getLogger("gcsguard.learn")
+NO_ADDRESS_RETRY = 3600.0     # seconds: most listed names are apexes or retired hosts
 Resolve = Callable[[wire.Query], Awaitable[bytes | None]]
 OnNew = Callable[[str, str, list[str]], None]           # kind, name, new addresses
 
@@ -162,23 +163,26 @@ class Learner:
         self._wake.set()
 
     async def refresh(self, name: str, kind: str) -> float:
-        """Resolve A and AAAA now; returns the smallest TTL seen (or the minimum interval)."""
-        ttl = self.min_interval
+        """Resolve A and AAAA now; returns when to look again: the answers' smallest TTL, the
+        minimum interval after a failure, an hour for a name with no address at all."""
+        ttl, failed = None, False
         for qtype in (wire.A, wire.AAAA):
             response = await self.resolve(make_query(name, qtype))
-            if not response:
-                self.failed += 1
-                continue
-            self.resolved += 1
             try:
+                if not response:
+                    raise dnslib.DNSError("no answer")
                 addresses, targets, answer_ttl = answer_addresses(response)
             except dnslib.DNSError:
                 self.failed += 1
+                failed = True
                 continue
-            ttl = min(ttl, answer_ttl) if addresses else ttl
+            self.resolved += 1
             if kind != "allow":
                 for target in targets:
                     self.want(target, kind)
             if addresses:
+                ttl = answer_ttl if ttl is None else min(ttl, answer_ttl)
                 self._learn(kind, name, addresses)
-        return ttl
+        if ttl is not None:
+            return ttl
+        return self.min_interval if failed else max(self.min_interval, NO_ADDRESS_RETRY)

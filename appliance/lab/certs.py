@@ -16,7 +16,8 @@ from cryptography.x509.oid import NameOID
 
 NAMES = ("mydjiflight.dji.com", "api.dji.com", "www.allowed.example", "hardcoded.allowed.example",
          "dns.google", "dns.weixin.qq.com")
-ADDRESSES = ("203.0.113.10", "203.0.113.12", "198.51.100.80", "198.51.100.250", "198.51.100.53",
+ADDRESSES = ("203.0.113.10", "203.0.113.12", "198.51.100.80", "198.51.100.250", "198.51.100.99",
+             "198.51.100.53",
              "203.0.113.53", "2001:db8::10", "2001:db8::80")
 
 

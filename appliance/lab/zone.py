@@ -28,6 +28,7 @@ www.allowed.example.        IN MX    10 mail.allowed.example.
 chain.allowed.example.      IN CNAME www.allowed.example.
 hardcoded.allowed.example.  IN A     198.51.100.250
 cdn.allowed.example.        IN A     203.0.113.10
+direct.allowed.example.     IN A     198.51.100.99
 short.allowed.example.      30 IN A  198.51.100.81
 *.bench.example.            IN A     192.0.2.1
 dns.google.                 IN A     198.51.100.53

@@ -49,8 +49,10 @@ class Annotator:
         elif dns_attributed and _public(dst):
             details["direct_ip"] = True
         out["name"] = out["name"] or (provenance[0] if provenance else "")
-        if out["name"] and not out["vendor"]:
-            block = self.lists().check_name(out["name"]).block
+        for name in ([out["name"]] if out["name"] else []) + provenance:
+            if out["vendor"]:
+                break
+            block = self.lists().check_name(name).block    # the vendor whose name led here
             if block:
                 out["vendor"], out["category"] = block.source.vendor, block.source.category
         return out

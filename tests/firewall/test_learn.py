@@ -104,3 +104,16 @@ def test_answer_addresses_reads_ttl_and_cnames():
     addresses, targets, ttl = answer_addresses(Zone().answer(q).pack())
     assert addresses == ["203.0.113.12"] and targets == ["edge.allowed.example", "api.dji.com"]
     assert ttl == 300
+
+
+def test_the_schedule_follows_ttls_failures_and_missing_names(tmp_path):
+    store, upstream = LearnedAddresses(), FakeUpstream()
+    learner = Learner(store, upstream, lambda *a: None, 60.0)
+    assert asyncio.run(learner.refresh("mydjiflight.dji.com", "vendor")) == 300      # the zone's TTL
+    assert asyncio.run(learner.refresh("short.allowed.example", "allow")) == 30       # run() waits 60
+    assert asyncio.run(learner.refresh("absent.dji.com", "vendor")) == 3600          # NXDOMAIN: an hour
+
+    async def silent(q):
+        return None
+    learner.resolve = silent
+    assert asyncio.run(learner.refresh("mydjiflight.dji.com", "vendor")) == 60       # retry soon

@@ -5,8 +5,11 @@ import subprocess
 import sys
 import time
 
-from appliance.lab.internet import ALLOWED, HARDCODED, VENDOR
+from scapy.utils import RawPcapWriter
+
+from appliance.lab.internet import ALLOWED, UNNAMED, VENDOR
 from appliance.lab.topology import CONTROLLER_MAC, CONTROLLER_V4, LAN_V4
+from appliance.observe.evidence import read_packets
 from tests.network.test_links import wait_for
 
 CTL = f"mac:{CONTROLLER_MAC}"
@@ -26,14 +29,15 @@ def test_drops_and_dns_name_the_device_from_its_mac_and_inventory(lab):
     drop = new_events(lab, after, "egress.blocked")[0]
     for e in (query, drop):
         assert (e["device_id"], e["device_name"], e["device_ip"]) == (CTL, "ctl-03", CONTROLLER_V4)
-    assert drop["name"] == "mydjiflight.dji.com" and drop["vendor"] == "DJI"
+    # the vendor comes from the address's provenance, whatever name this device had for it
+    assert drop["vendor"] == "DJI" and "mydjiflight.dji.com" in drop["details"]["learned_names"]
     assert drop["details"]["mac"] == CONTROLLER_MAC and drop["details"]["dst"] == VENDOR
 
 
 def test_direct_ip_is_flagged_and_a_looked_up_address_is_not(lab):
     assert lab.reload(mode="vendor-block")
     after = max(e["n"] for e in lab.events())
-    assert lab.run("ctl", "curl", "-sf", "-m", "2", f"http://{HARDCODED}/").returncode == 0
+    assert lab.run("ctl", "curl", "-sf", "-m", "2", f"http://{UNNAMED}/").returncode == 0
     assert wait_for(lambda: new_events(lab, after, "bypass.direct_ip"))
     flow, = [e for e in new_events(lab, after, "egress.flow") if e["reason"] == "new"]
     assert flow["details"]["direct_ip"] is True and not flow.get("name")
@@ -41,10 +45,10 @@ def test_direct_ip_is_flagged_and_a_looked_up_address_is_not(lab):
     assert bypass["action"] == "allow" and bypass["device_name"] == "ctl-03"
     # positive control: the same address, looked up first, is attributed and not flagged
     after = max(e["n"] for e in lab.events())
-    assert lab.run("ctl", "curl", "-sf", "-m", "2", "http://hardcoded.allowed.example/").returncode == 0
+    assert lab.run("ctl", "curl", "-sf", "-m", "2", "http://direct.allowed.example/").returncode == 0
     assert wait_for(lambda: [e for e in new_events(lab, after, "egress.flow") if e["reason"] == "new"])
     flow, = [e for e in new_events(lab, after, "egress.flow") if e["reason"] == "new"]
-    assert flow["name"] == "hardcoded.allowed.example" and "direct_ip" not in flow["details"]
+    assert flow["name"] == "direct.allowed.example" and "direct_ip" not in flow["details"]
     assert not new_events(lab, after, "bypass.direct_ip")
 
 
@@ -115,12 +119,18 @@ def test_pcap_evidence_reads_back_and_catches_tampering(lab, tmp_path):
                                 "--out", out], capture_output=True, text=True)
     assert extracted.returncode == 0, extracted.stderr
     assert f"{VENDOR}.8080" in subprocess.run(["tcpdump", "-nr", out], capture_output=True, text=True).stdout
-    # alter one byte of a stored packet: the signed event no longer matches it
+    # alter one byte of that packet in a copy: the signed event no longer matches it
     copy = tmp_path / "pcap"
     copy.mkdir()
-    data = bytearray(open(pcap, "rb").read())
+    packets = read_packets(pcap)
+    data = bytearray(packets[ref["index"]][0])
     data[-1] ^= 0xFF
-    (copy / ref["file"]).write_bytes(bytes(data))
+    packets[ref["index"]] = (bytes(data), packets[ref["index"]][1])
+    writer = RawPcapWriter(str(copy / ref["file"]), linktype=101)
+    writer.write_header(None)
+    for raw, when in packets:
+        writer.write_packet(raw, sec=int(when), usec=int((when % 1) * 1e6))
+    writer.close()
     for name in os.listdir(os.path.dirname(pcap)):
         if name != ref["file"]:
             (copy / name).write_bytes(open(os.path.join(os.path.dirname(pcap), name), "rb").read())
@@ -128,7 +138,8 @@ def test_pcap_evidence_reads_back_and_catches_tampering(lab, tmp_path):
                                os.path.join(lab.directory, "log"), "--pcap-dir", str(copy),
                                "--device", "ctl-03", "--out", str(tmp_path / "t.pcap")],
                               capture_output=True, text=True)
-    assert tampered.returncode == 1 and "ALTERED" in tampered.stderr
+    assert tampered.returncode == 1
+    assert f"ALTERED: {ref['file']}#{ref['index']}" in tampered.stderr
 
 
 def test_review_devices_and_timeline(lab):
@@ -162,3 +173,17 @@ def test_an_unknown_device_is_announced(lab):
     unknown, = new_events(lab, after, "device.unknown")
     assert unknown["device_id"] == "mac:00:00:5e:00:53:99" and unknown["reason"] == "not-in-inventory"
     assert not [e for e in new_events(lab, after, "device.unknown") if e["device_id"] == CTL]
+
+
+def test_a_long_lived_flow_gets_progress_records(lab):
+    assert lab.reload(mode="vendor-block")
+    after = max(e["n"] for e in lab.events())
+    held = lab.run("ctl", "bash", "-c", f"sleep 6 | nc -w 7 {ALLOWED} 80", timeout=20)   # open ~6 s
+    assert held.returncode == 0
+
+    def records():
+        return [e for e in new_events(lab, after, "egress.flow")
+                if e["details"]["dst"] == ALLOWED and e["details"]["dport"] == 80]
+    assert wait_for(lambda: {"new", "progress", "end"} <= {e["reason"] for e in records()}, timeout=20)
+    progress = [e for e in records() if e["reason"] == "progress"]
+    assert progress[0]["details"]["packets_out"] >= 1 and progress[0]["device_name"] == "ctl-03"
