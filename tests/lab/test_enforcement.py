@@ -38,6 +38,9 @@ def test_every_technique_in_each_mode(lab, mode):
         if expected and result.technique.expect[mode] != "allowed":
             seen = {(e["type"], e["reason"]) for e in result.events}
             assert expected in seen, (key, seen)
+            # ... and names the device by its inventory entry (MAC), not only its address
+            named = [e for e in result.events if (e["type"], e["reason"]) == expected]
+            assert all(e.get("device_name") == "ctl-03" for e in named), (key, named)
 
 
 def test_isolate_passes_only_the_allowlist_and_its_ports(lab):
