@@ -37,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
                                    description="Run only the sinkhole resolver ([dns] section) with "
                                    "its event log and metrics; no other producers. SIGHUP reloads."))
     p.set_defaults(func=cmd_run, dns_only=True)
+    p = with_config(sub.add_parser("gate", help="run the TLS/HTTP gate (mitmproxy, its own process)",
+                                   description="Run the transparent TLS/HTTP gate: SNI and Host "
+                                   "decided without decrypting. Run it as [gate] uid."))
+    p.set_defaults(func=cmd_gate)
     p = with_config(sub.add_parser("check", help="validate config and lists without serving",
                                    description="Validate the config file and every list (like "
                                    "nginx -t). Prints every problem with file, line or key; "
@@ -114,6 +118,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"{args.config}: stopped: {e}", file=sys.stderr)
         return 1
     return 0
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .gate.run import main as gate_main
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return gate_main(load_config(args.config))
 
 
 def cmd_check(args: argparse.Namespace) -> int:

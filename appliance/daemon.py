@@ -71,8 +71,6 @@ class Appliance:
                                 retention_days=config.log.retention_days)
         self._metrics_queue = self.bus.add_sink("metrics", config.events.queue_size)
         self.holder = PolicyHolder(policy, self.bus, self.registry)
-        self.socket = (EventSocketServer(config.events.socket, self.bus, self.registry)
-                       if with_socket else None)
         self.firewall = self.observation = self.dhcp = None
         if with_firewall and config.firewall.enabled:
             self._network_parts(config)
@@ -83,6 +81,9 @@ class Appliance:
         self.dns = (DnsService(config.dns, lambda: self.holder.policy.lists, self.bus, self.registry,
                                observe, audit, obs.devices.identify if obs else None)
                     if config.dns.listen else None)
+        self.socket = (EventSocketServer(config.events.socket, self.bus, self.registry,
+                                         obs.devices.identify if obs else None)
+                       if with_socket else None)
         m = config.metrics
         self.metrics = MetricsServer(self.registry, m.listen, m.basic_auth_user,
                                      m.basic_auth_password, m.tls_cert_file, m.tls_key_file)

@@ -227,6 +227,23 @@ class DevicesSection:
                                     doc="how long an answer attributes connections to its name")
 
 
+def ports(values: tuple[str, ...]) -> str | None:
+    for v in values:
+        if not v.isdigit() or not 0 < int(v) < 65536:
+            return f"{v!r} is not a TCP port"
+    return None
+
+
+@dataclass(frozen=True)
+class GateSection:
+    enabled: bool = opt(False, doc="redirect the LAN's TCP 80/443 (and extra_ports) to the gate")
+    listen_port: int = opt(3130, check=lambda v: None if 0 < v < 65536 else "must be 1-65535")
+    extra_ports: tuple[str, ...] = opt((), check=ports, doc="more TCP ports through the gate: 8080, 8883")
+    uid: int = opt(64500, check=lambda v: None if v > 0 else "must not be root (0)",
+                   doc="the gate's user id: the output chain applies the LAN's policy to it")
+    confdir: str = opt("/var/lib/gcsguard/gate", path=True, doc="mitmproxy's own state (root-only)")
+
+
 @dataclass(frozen=True)
 class EvidenceSection:
     pcap_directory: str = opt("/var/log/gcsguard/pcap", path=True,
@@ -247,6 +264,7 @@ class Config:
     firewall: FirewallSection = FirewallSection()
     devices: DevicesSection = DevicesSection()
     evidence: EvidenceSection = EvidenceSection()
+    gate: GateSection = GateSection()
     path: str = ""            # the file it came from
     sha256: str = ""          # of that file's bytes: which policy was in force
 

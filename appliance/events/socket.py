@@ -8,6 +8,7 @@ receiving bus gives it a fresh `seq` and keeps the sender's stamp.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import socket
@@ -21,8 +22,8 @@ MAX_DATAGRAM = 64 * 1024
 
 
 class _Receiver(asyncio.DatagramProtocol):
-    def __init__(self, bus: EventBus, received: Counter, rejected: Counter) -> None:
-        self.bus, self.received, self.rejected = bus, received, rejected
+    def __init__(self, bus: EventBus, received: Counter, rejected: Counter, identify) -> None:
+        self.bus, self.received, self.rejected, self.identify = bus, received, rejected, identify
 
     def datagram_received(self, data: bytes, addr: object) -> None:
         try:
@@ -31,12 +32,17 @@ class _Receiver(asyncio.DatagramProtocol):
             self.rejected.labels("json" if isinstance(e, json.JSONDecodeError) else "schema").inc()
             return
         self.received.inc()
+        if event.device_ip and not event.device_id and self.identify is not None:
+            device_id, device_name = self.identify(event.device_ip)   # the gate knows addresses only
+            if device_id:
+                event = dataclasses.replace(event, device_id=device_id, device_name=device_name)
         self.bus.publish(event)
 
 
 class EventSocketServer:
-    def __init__(self, path: str, bus: EventBus, registry: CollectorRegistry) -> None:
-        self.path, self.bus = path, bus
+    def __init__(self, path: str, bus: EventBus, registry: CollectorRegistry,
+                 identify=None) -> None:
+        self.path, self.bus, self.identify = path, bus, identify
         self._received = Counter("gcsguard_socket_events_received_total",
                                  "Events accepted from the local event socket", registry=registry)
         self._rejected = Counter("gcsguard_socket_events_rejected_total",
@@ -56,7 +62,7 @@ class EventSocketServer:
         os.chmod(self.path, 0o660)
         loop = asyncio.get_running_loop()
         self._transport, _ = await loop.create_datagram_endpoint(
-            lambda: _Receiver(self.bus, self._received, self._rejected), sock=sock)
+            lambda: _Receiver(self.bus, self._received, self._rejected, self.identify), sock=sock)
 
     def close(self) -> None:
         if self._transport:

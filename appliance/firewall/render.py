@@ -66,10 +66,14 @@ def render(config: Config, lists: ListSet, learned: Mapping[str, Iterable[str]] 
 
     chains = [_reason_chain(r, fw.log_group, fw.log_rate, drop=True) for r in DROP_REASONS]
     chains += [_reason_chain(r, fw.log_group, fw.log_rate, drop=False) for r in LOG_REASONS]
-    chains.append(_chain("dns_redirect", "type nat hook prerouting priority dstnat; policy accept;", [
-        f"iifname {lan} meta l4proto {{ tcp, udp }} th dport 53 fib daddr type != local "
-        "jump log_dns_bypass",
-        f"iifname {lan} meta l4proto {{ tcp, udp }} th dport 53 redirect to :{dns_port}"]))
+    redirects = [f"iifname {lan} meta l4proto {{ tcp, udp }} th dport 53 fib daddr type != local "
+                 "jump log_dns_bypass",
+                 f"iifname {lan} meta l4proto {{ tcp, udp }} th dport 53 redirect to :{dns_port}"]
+    if config.gate.enabled:       # the LAN's web ports to the gate (SNI / Host), never forwarded
+        redirects.append(f"iifname {lan} tcp dport {{ {', '.join(gate_ports(config))} }} "
+                         f"fib daddr type != local redirect to :{config.gate.listen_port}")
+    chains.append(_chain("dns_redirect", "type nat hook prerouting priority dstnat; policy accept;",
+                         redirects))
     if net.masquerade:
         chains.append(_chain("nat_out", "type nat hook postrouting priority srcnat; policy accept;",
                              [f"oifname {wan} masquerade"]))
@@ -163,10 +167,16 @@ def _egress_rules(config: Config) -> list[str]:
     return rules + ["jump drop_not_allowed"]
 
 
+def gate_ports(config: Config) -> list[str]:
+    return sorted({"80", "443", *config.gate.extra_ports}, key=int)
+
+
 def _input_rules(config: Config, lan: str, wan: str, dns_port: int) -> list[str]:
     net = config.network
     rules = ["iif lo accept", "ct state established,related accept", "ct state invalid drop",
              f"iifname {lan} meta l4proto {{ tcp, udp }} th dport {dns_port} accept"]
+    if config.gate.enabled:       # only connections the redirect brought; a direct hit would loop
+        rules.append(f"iifname {lan} tcp dport {config.gate.listen_port} ct status dnat accept")
     if net.serve_dhcp:
         rules.append(f"iifname {lan} udp dport 67 accept")
     if net.serve_ntp:
@@ -190,9 +200,12 @@ def _input_rules(config: Config, lan: str, wan: str, dns_port: int) -> list[str]
 def _output_rules(config: Config, lan: str, wan: str) -> list[str]:
     net = config.network
     rules = ["oif lo accept", f"oifname {lan} icmpv6 type nd-router-advert drop",
-             "ct state established,related accept", "ct state invalid drop",
-             f"oifname {lan} meta l4proto {{ icmp, icmpv6 }} accept", f"{ND} accept",
-             f"ip6 daddr ff02::/16 {LINK_CHATTER} accept"]
+             "ct state established,related accept", "ct state invalid drop"]
+    if config.gate.enabled:       # the gate connects on the LAN's behalf: the LAN's policy applies
+        rules += [f"meta skuid {config.gate.uid} oifname {wan} jump lan_egress",
+                  f"meta skuid {config.gate.uid} jump drop_appliance_egress"]
+    rules += [f"oifname {lan} meta l4proto {{ icmp, icmpv6 }} accept", f"{ND} accept",
+              f"ip6 daddr ff02::/16 {LINK_CHATTER} accept"]
     if net.serve_dhcp:
         rules.append(f"oifname {lan} udp sport 67 accept")
     if net.ipv6 == "on":

@@ -26,6 +26,7 @@ REPO_LISTS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
 LAB_LISTS = {"lab-resolvers.ips": ("lab-public-resolver", "resolver", PUBLIC_RESOLVER),
              "lab-httpdns.ips": ("lab-httpdns", "httpdns", HTTPDNS)}
 DEFAULT_ALLOW = ("www.allowed.example tcp/80,443",)
+GATE_UID = 64500
 
 
 def shipped_lists() -> list[str]:
@@ -41,13 +42,14 @@ class Lab:
         self.ns = Namespaces(prefix)
         self.state = LabState(prefix, self.directory)
         self.settings = {"mode": "isolate", "allow": list(DEFAULT_ALLOW), "ipv6": "off", "quic": False,
-                         "serve_dhcp": False}
+                         "serve_dhcp": False, "gate": True}
         self.appliance: subprocess.Popen | None = None
 
     # --- life cycle ---------------------------------------------------------------------
     def up(self, **settings) -> "Lab":
         self.settings.update(settings)
         os.makedirs(self.directory, exist_ok=True)
+        os.chmod(self.directory, 0o750)            # the gate's group reads config, lists, state
         if os.path.exists(os.path.join(self.directory, "lab.json")):
             raise LabError(f"{self.directory}: a lab is already here; run `gcsguard lab down` first")
         self.state.save()
@@ -58,10 +60,23 @@ class Lab:
                                       "appliance.lab.internet", self.directory)
             self._wait(lambda: "internet ready" in self._read("internet.out"), internet, "internet")
             self.start_appliance()
+            if self.settings["gate"]:
+                self.start_gate()
         except BaseException:
             self.down()
             raise
         return self
+
+    def start_gate(self) -> None:
+        """The gate as its own process and user (uid 64500, group 0 for the lab's files: the
+        output chain applies the LAN's policy to that uid)."""
+        gate_dir = os.path.join(self.directory, "gate")
+        os.makedirs(gate_dir, exist_ok=True)
+        os.chown(gate_dir, GATE_UID, 0)
+        process = topology.start(self.state, "gate", self.ns.appl, "-m", "appliance", "gate", "-c",
+                                 self.config_path, prefix=("setpriv", f"--reuid={GATE_UID}",
+                                                           "--regid=0", "--clear-groups"))
+        self._wait(lambda: "Proxy listening" in self._read("gate.out"), process, "gate")
 
     def start_appliance(self) -> None:
         self.appliance = topology.start(self.state, "appliance", self.ns.appl, "-m", "appliance",
@@ -152,6 +167,10 @@ quic = {str(s['quic']).lower()}
 log_rate = 1000
 learn_min_interval = 5.0
 flow_progress_interval = 2.0
+[gate]
+enabled = {str(s['gate']).lower()}
+uid = {GATE_UID}
+confdir = "gate"
 """
         tmp = self.config_path + ".tmp"
         with open(tmp, "w") as f:

@@ -181,10 +181,10 @@ def teardown(state: LabState) -> list[str]:
     return problems
 
 
-def start(state: LabState, name: str, ns: str, *args: str) -> subprocess.Popen:
+def start(state: LabState, name: str, ns: str, *args: str, prefix: tuple[str, ...] = ()) -> subprocess.Popen:
     """A lab process in its own process group, output to DIR/NAME.out, recorded for `down`."""
     out = open(os.path.join(state.directory, f"{name}.out"), "ab")
-    process = subprocess.Popen(ns_exec(ns, sys.executable, *args), stdout=out, stderr=subprocess.STDOUT,
+    process = subprocess.Popen(ns_exec(ns, *prefix, sys.executable, *args), stdout=out, stderr=subprocess.STDOUT,
                                stdin=subprocess.DEVNULL, start_new_session=True, cwd=state.directory)
     state.pids[name] = process.pid
     state.save()

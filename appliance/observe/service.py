@@ -32,6 +32,8 @@ class Observation:
     def __init__(self, config: Config, bus: EventBus, registry: CollectorRegistry, lists, learned,
                  local_addresses: set[str], counters=lambda: {}) -> None:
         self.bus, self.local, self.counters = bus, local_addresses, counters
+        self.gate_ports = ({80, 443, *map(int, config.gate.extra_ports)} if config.gate.enabled
+                           else set())
         self.report_every = config.events.drop_report_interval
         d = config.devices
         self.devices = Devices(parse_inventory(d.inventory), bus, d.report_unknown)
@@ -41,12 +43,13 @@ class Observation:
         self.evidence = PcapStore(e.pcap_directory, e.max_file_bytes, e.max_total_bytes, lambda gone:
                                   bus.emit("evidence.pruned", reason="budget", details={"files": gone}))
         self.packets = PacketEvents(bus, self.annotator, set(config.network.lan_interfaces),
-                                    self.evidence)
+                                    self.evidence, lambda ip: ip in self.local)
         self.nflog = NflogReader(config.firewall.log_group)
         NflogMetrics(self.nflog, registry)
         self.flows = FlowReader(self._is_lan_egress, self._flow,
                                 progress_every=config.firewall.flow_progress_interval)
         self.flow_counts: dict[str, int] = {}
+        self.gate_verdicts: dict[tuple[str, int], dict] = {}     # (client, port) -> the gate's word
         self.flow_bytes = {"out": 0, "in": 0}
         registry.register(self)
         self._leases = bus.add_sink("devices", config.events.queue_size)
@@ -89,13 +92,24 @@ class Observation:
                               else "info", reason="summary", details=summary)
 
     async def _follow_leases(self) -> None:
+        """Leases keep identities current; the gate's verdicts name the flows it cut."""
         while True:
             event = await self._leases.get()
             if event.type == "dhcp.lease":
                 self.devices.lease(event)
+            elif event.source == "gate" and event.details.get("sport"):
+                if len(self.gate_verdicts) > 100_000:
+                    self.gate_verdicts.clear()
+                self.gate_verdicts[(event.device_ip, event.details["sport"])] = {
+                    "action": event.action, "reason": event.reason, "name": event.name}
 
     def _is_lan_egress(self, flow: Flow) -> bool:
-        return not (flow.redirected or flow.src in self.local or flow.dst in self.local)
+        """A LAN device's flow out: not the appliance's own (the gate's upstream legs
+        included), not DNS redirected to the resolver; a flow redirected to the gate is the
+        device's, recorded by its original destination."""
+        if flow.src in self.local or flow.dst in self.local:
+            return False
+        return not flow.redirected or (flow.proto == 6 and flow.dport in self.gate_ports)
 
     def _flow(self, state: str, flow: Flow) -> None:
         self.flow_counts[state] = self.flow_counts.get(state, 0) + 1
@@ -103,6 +117,12 @@ class Observation:
         details = fields["details"]
         details.update(src=flow.src, dst=flow.dst, proto=PROTOCOLS.get(flow.proto, str(flow.proto)),
                        sport=flow.sport, dport=flow.dport, flow_id=flow.id)
+        if flow.redirected:
+            details["via"] = "gate"
+            gate = self.gate_verdicts.pop((flow.src, flow.sport), None) if state == "end" else (
+                self.gate_verdicts.get((flow.src, flow.sport)))
+            if gate:
+                details["gate"] = gate
         if state != "new":
             details.update(bytes_out=flow.bytes_out, bytes_in=flow.bytes_in,
                            packets_out=flow.packets_out, packets_in=flow.packets_in)
@@ -112,7 +132,8 @@ class Observation:
         if state == "end":
             self.flow_bytes["out"] += flow.bytes_out
             self.flow_bytes["in"] += flow.bytes_in
-        self.bus.emit("egress.flow", action="allow", reason=state, **fields)
+        action = "block" if details.get("gate", {}).get("action") == "block" else "allow"
+        self.bus.emit("egress.flow", action=action, reason=state, **fields)
         if state == "new":
             self.annotator.flag_direct_ip(fields, "allow", flow.dport)
 

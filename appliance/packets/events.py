@@ -57,8 +57,9 @@ def _ifname(index: int) -> str:
 
 class PacketEvents:
     def __init__(self, bus: EventBus, annotator: Annotator, lan_interfaces: set[str],
-                 evidence: PcapStore | None = None) -> None:
+                 evidence: PcapStore | None = None, is_local=lambda ip: False) -> None:
         self.bus, self.annotator, self.lan, self.evidence = bus, annotator, lan_interfaces, evidence
+        self.is_local = is_local
         self.logged: dict[str, int] = {}           # reason -> packets received from NFLOG
 
     def __call__(self, packet: LoggedPacket) -> None:
@@ -70,10 +71,14 @@ class PacketEvents:
         flow = five_tuple(packet.payload)
         offset = flow.pop("l4_offset", None)
         src, dst = flow.get("src", ""), flow.get("dst", "")
-        egress = kind in ("egress.blocked", "egress.audit")
+        own = self.is_local(src)             # the appliance's own (the gate's upstream legs)
+        egress = kind in ("egress.blocked", "egress.audit") and not own
         indev = _ifname(packet.indev)
         fields = self.annotator.fields(src, dst, packet.hwaddr if indev in self.lan else "",
                                        dns_attributed=egress)
+        if own:
+            fields.update(device_id="", device_name="", device_ip="")
+            fields["details"]["from"] = "appliance"
         fields["details"].update(flow, **{"in": indev, "out": _ifname(packet.outdev)})
         if packet.hwaddr:
             fields["details"]["mac"] = packet.hwaddr

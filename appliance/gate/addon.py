@@ -1,0 +1,163 @@
+"""The mitmproxy addon: read SNI and Host, decide with GatePolicy, never decrypt.
+
+TLS is always passed through untouched (`ignore_connection`): clients see the real
+server certificate and need no CA. A blocked connection is refused in `server_connect`,
+**before** any upstream connection exists, which holds only with
+`connection_strategy=lazy` (the default, eager, connects before the ClientHello is
+read: `running` forces lazy and says so). Plain HTTP gets a 403 with a one-line reason.
+Every decision is an event on the daemon's socket; sending never waits, and what could
+not be sent is counted.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+
+from mitmproxy import ctx, exceptions, http, tls
+from mitmproxy.proxy import server_hooks
+
+from ..config import ConfigError
+from ..events.clock import Clock
+from ..events.event import Event
+from ..events.socket import EventSender
+from ..firewall.learned import LearnedAddresses
+from ..policy import load_policy
+from .decide import Decision, GatePolicy
+
+log = logging.getLogger("gcsguard.gate")
+ECH_EXTENSION = 0xFE0D
+RELOAD_EVERY = 2.0
+
+
+class EgressGuard:
+    def __init__(self) -> None:
+        self.gate: GatePolicy | None = None
+        self.sender: EventSender | None = None
+        self.clock = Clock()
+        self.decisions: dict[str, Decision] = {}            # client connection id -> decision
+        self._watched: dict[str, float] = {}
+        self._task: asyncio.Task | None = None
+        self.blocked = self.allowed = 0
+
+    # --- options and policy -------------------------------------------------------------
+    def load(self, loader) -> None:
+        loader.add_option("gcsguard_config", str, "/etc/gcsguard/gcsguard.toml",
+                          "gcsguard's config: lists, mode, allowlist, event socket")
+
+    def configure(self, updated) -> None:
+        if "gcsguard_config" in updated:
+            try:
+                self.reload()
+            except (ConfigError, ValueError) as e:
+                raise exceptions.OptionsError(str(e)) from None
+
+    def reload(self) -> None:
+        """Load config, lists and learned addresses; on any error the old policy stays."""
+        policy = load_policy(ctx.options.gcsguard_config, self.gate.policy if self.gate else None)
+        learned = LearnedAddresses(policy.config.firewall.shared_addresses)
+        learned.load(self._learned_path(policy))
+        self.gate = GatePolicy(policy, learned)
+        if self.sender is None or self.sender.path != policy.config.events.socket:
+            self.sender = EventSender(policy.config.events.socket)
+        self._watched = self._mtimes()
+        self._emit("gate.policy_loaded", "info", "load", details={
+            "config_sha256": policy.config.sha256, "lists_sha256": policy.lists.sha256,
+            "mode": policy.config.firewall.mode, "learned": sum(map(len, learned.kinds.values()))})
+
+    @staticmethod
+    def _learned_path(policy) -> str:
+        return os.path.join(policy.config.appliance.state_dir, "learned-addresses.json")
+
+    def _mtimes(self) -> dict[str, float]:
+        policy = self.gate.policy
+        paths = [policy.config.path, self._learned_path(policy), *(r.path for r in policy.reports)]
+        out = {}
+        for path in paths:
+            try:
+                out[path] = os.stat(path).st_mtime
+            except OSError:
+                out[path] = 0.0
+        return out
+
+    async def _watch(self) -> None:
+        """The daemon reloads on SIGHUP and saves learned addresses as it learns: follow both."""
+        while True:
+            await asyncio.sleep(RELOAD_EVERY)
+            if self.gate is not None and self._mtimes() != self._watched:
+                try:
+                    self.reload()
+                except (ConfigError, ValueError) as e:
+                    self._watched = self._mtimes()
+                    self._emit("gate.reload_failed", "error", "invalid", details={"error": str(e)[:2000]})
+
+    def running(self) -> None:
+        if ctx.options.connection_strategy != "lazy":
+            log.warning("connection_strategy=%s would connect upstream before reading the "
+                        "ClientHello: forcing lazy", ctx.options.connection_strategy)
+            ctx.options.connection_strategy = "lazy"
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._watch())
+
+    # --- decisions ------------------------------------------------------------------------
+    def tls_clienthello(self, data: tls.ClientHelloData) -> None:
+        data.ignore_connection = True                          # never intercept: pass through
+        hello, client, server = data.client_hello, data.context.client, data.context.server
+        address, port = server.address or ("", 0)
+        ech = any(ext[0] == ECH_EXTENSION for ext in hello.extensions)
+        decision = self.gate.tls(hello.sni, address, port, ech)
+        self.decisions[client.id] = decision
+        self._decided("tls.decision", decision, client, server, {
+            "alpn": [p.decode(errors="replace") for p in hello.alpn_protocols], "ech": ech,
+            "sni": hello.sni or ""})
+
+    def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
+        decision = self.decisions.get(data.client.id)
+        if decision is None:                    # neither TLS nor HTTP (an extra port): by address
+            address, port = data.server.address or ("", 0)
+            decision = self.gate.tls(None, address, port)
+            self.decisions[data.client.id] = decision
+            self._decided("tcp.decision", decision, data.client, data.server, {})
+        if decision.block:
+            data.server.error = f"blocked by gcsguard ({decision.reason})"
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        request = flow.request
+        address, port = flow.server_conn.address or ("", 0)
+        host = request.host_header or ""
+        decision = self.gate.http(host, request.path, address, port)
+        if not decision.block and request.authority and request.authority != host:
+            decision = self.gate.http(request.authority, request.path, address, port)  # absolute-form
+        self.decisions[flow.client_conn.id] = decision
+        self._decided("http.decision", decision, flow.client_conn, flow.server_conn, {
+            "method": request.method, "path": request.path[:200], "host": host})
+        if decision.block:
+            flow.response = http.Response.make(
+                403, f"blocked by gcsguard: {decision.reason} {decision.name}\n".encode(),
+                {"Content-Type": "text/plain"})
+
+    def client_disconnected(self, client) -> None:
+        self.decisions.pop(client.id, None)
+
+    # --- events ---------------------------------------------------------------------------
+    def _decided(self, type: str, decision: Decision, client, server, details: dict) -> None:
+        if decision.block:
+            self.blocked += 1
+        else:
+            self.allowed += 1
+        address, port = server.address or ("", 0)
+        peer = client.peername or ("", 0)
+        self._emit(type, "block" if decision.block else "allow", decision.reason,
+                   device_ip=peer[0], name=decision.name, vendor=decision.vendor,
+                   category=decision.category,
+                   details={**details, "dst": address, "dport": port, "sport": peer[1],
+                            "layer": type.split(".")[0]})
+
+    def _emit(self, type: str, action: str, reason: str, **fields) -> None:
+        if self.sender is None:
+            return
+        event = Event(type=type, stamp=self.clock.stamp(), action=action, reason=reason,
+                      source="gate", **fields)
+        if not self.sender.send(event) and self.sender.unsent % 1000 == 1:
+            log.warning("daemon unreachable: %d gate events not sent (enforcement goes on)",
+                        self.sender.unsent)

@@ -1,0 +1,39 @@
+"""`gcsguard gate`: mitmproxy in transparent mode with the EgressGuard addon, its own process.
+
+It listens on the port the ruleset redirects the LAN's TCP 80/443 to. Run it as the
+configured uid (`[gate] uid`): the output chain applies the LAN's policy to that uid,
+so the gate's own upstream connections cannot go where a controller may not.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+
+from ..config import Config
+
+
+async def serve(config: Config) -> None:
+    from mitmproxy import options
+    from mitmproxy.tools.dump import DumpMaster
+
+    from .addon import EgressGuard
+    os.makedirs(config.gate.confdir, mode=0o700, exist_ok=True)
+    opts = options.Options(confdir=config.gate.confdir)       # only core options here
+    master = DumpMaster(opts, with_termlog=False, with_dumper=False)
+    guard = EgressGuard()
+    master.addons.add(guard)
+    opts.update(mode=["transparent"], listen_host="", listen_port=config.gate.listen_port,
+                connection_strategy="lazy", block_global=False, gcsguard_config=config.path)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, master.shutdown)
+    await master.run()
+
+
+def main(config: Config) -> int:
+    if os.geteuid() == 0:
+        print("gcsguard gate: running as root; run it as [gate] uid "
+              f"({config.gate.uid}) so the output chain can apply the LAN's policy to it")
+    asyncio.run(serve(config))
+    return 0
