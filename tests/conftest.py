@@ -113,16 +113,34 @@ def daemons():
 
 
 @pytest.fixture(scope="session")
-def lab(tmp_path_factory):
-    """The lab, built once per session; tests switch modes by reload (lab.reload(mode=...))."""
+def lab():
+    """The lab, built once per session; tests switch modes by reload (lab.reload(mode=...)).
+
+    Its directory is not under pytest's (0700): the gate runs as its own user and must be
+    able to read the config, the lists and the learned addresses."""
+    import shutil
+    import tempfile
     from appliance.lab.lab import Lab
-    lab = Lab(str(tmp_path_factory.mktemp("lab")), prefix=f"gct{os.getpid() % 100000}")
+    directory = tempfile.mkdtemp(prefix="gcsguard-lab-")
+    lab = Lab(directory, prefix=f"gct{os.getpid() % 100000}")
     lab.up()
     try:
         yield lab
     finally:
         problems = lab.down()
+        shutil.rmtree(directory, ignore_errors=True)
         assert not problems, problems
+
+
+@pytest.fixture
+def lab_dir():
+    """A directory for a lab of the test's own, readable by the gate's user (see `lab`)."""
+    import shutil
+    import tempfile
+    directory = tempfile.mkdtemp(prefix="gcsguard-lab-")
+    os.chmod(directory, 0o750)
+    yield os.path.join(directory, "lab")
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture

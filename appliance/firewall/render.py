@@ -70,7 +70,8 @@ def render(config: Config, lists: ListSet, learned: Mapping[str, Iterable[str]] 
                  "jump log_dns_bypass",
                  f"iifname {lan} meta l4proto {{ tcp, udp }} th dport 53 redirect to :{dns_port}"]
     if config.gate.enabled:       # the LAN's web ports to the gate (SNI / Host), never forwarded
-        redirects.append(f"iifname {lan} tcp dport {{ {', '.join(gate_ports(config))} }} "
+        family = "" if net.ipv6 == "on" else "meta nfproto ipv4 "   # v6 off: forward drops it
+        redirects.append(f"iifname {lan} {family}tcp dport {{ {', '.join(gate_ports(config))} }} "
                          f"fib daddr type != local redirect to :{config.gate.listen_port}")
     chains.append(_chain("dns_redirect", "type nat hook prerouting priority dstnat; policy accept;",
                          redirects))

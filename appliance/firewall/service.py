@@ -25,6 +25,7 @@ from .nft import Nft, NftError
 from .render import DROP_REASONS, LOG_REASONS, render
 
 log = logging.getLogger("gcsguard.firewall")
+APPLIED = "applied-policy.json"
 SAVE_EVERY = 1.0          # seconds: `lists ip` reads the saved provenance
 PRUNE_EVERY = 3600.0
 
@@ -94,10 +95,17 @@ class FirewallService:
             "table": self.table, "ipv6": policy.config.network.ipv6})
 
     def _save_ruleset(self, text: str) -> None:
-        path = os.path.join(self.policy.config.appliance.state_dir, "ruleset.nft")
-        with open(f"{path}.tmp", "w") as f:
-            f.write(text)
-        os.replace(f"{path}.tmp", path)
+        """The ruleset in force, and which policy it is: the gate follows `applied-policy.json`,
+        so resolver, ruleset and gate change together (or, on refusal, none of them)."""
+        state = self.policy.config.appliance.state_dir
+        for name, content in (("ruleset.nft", text), (APPLIED, json.dumps({
+                "config_sha256": self.policy.config.sha256, "lists_sha256": self.policy.lists.sha256,
+                "ruleset_sha256": self.sha256, "mode": self.policy.config.firewall.mode}))):
+            path = os.path.join(state, name)
+            with open(f"{path}.tmp", "w") as f:
+                f.write(content)
+            os.chmod(f"{path}.tmp", 0o640)
+            os.replace(f"{path}.tmp", path)
 
     def _on_new(self, kind: str, name: str, addresses: list[str]) -> None:
         """New learned addresses: into the sets now, one transaction, before any answer leaves."""

@@ -11,6 +11,7 @@ not be sent is counted.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 
@@ -22,12 +23,13 @@ from ..events.clock import Clock
 from ..events.event import Event
 from ..events.socket import EventSender
 from ..firewall.learned import LearnedAddresses
+from ..firewall.service import APPLIED
 from ..policy import load_policy
 from .decide import Decision, GatePolicy
 
 log = logging.getLogger("gcsguard.gate")
 ECH_EXTENSION = 0xFE0D
-RELOAD_EVERY = 2.0
+RELOAD_EVERY = 1.0
 
 
 class EgressGuard:
@@ -53,8 +55,15 @@ class EgressGuard:
                 raise exceptions.OptionsError(str(e)) from None
 
     def reload(self) -> None:
-        """Load config, lists and learned addresses; on any error the old policy stays."""
+        """Load config, lists and learned addresses; on any error the old policy stays.
+
+        Only the policy the daemon applied is taken (its config hash in applied-policy.json):
+        a config the daemon refused (nft said no) never reaches the gate either."""
         policy = load_policy(ctx.options.gcsguard_config, self.gate.policy if self.gate else None)
+        applied = _applied(policy)
+        if applied is not None and applied != policy.config.sha256:
+            raise ValueError(f"{policy.config.path} is not the policy the daemon applied "
+                             f"({applied[:12]}): keeping the one in force")
         learned = LearnedAddresses(policy.config.firewall.shared_addresses)
         learned.load(self._learned_path(policy))
         self.gate = GatePolicy(policy, learned)
@@ -71,7 +80,8 @@ class EgressGuard:
 
     def _mtimes(self) -> dict[str, float]:
         policy = self.gate.policy
-        paths = [policy.config.path, self._learned_path(policy), *(r.path for r in policy.reports)]
+        state = policy.config.appliance.state_dir
+        paths = [os.path.join(state, APPLIED), self._learned_path(policy)]
         out = {}
         for path in paths:
             try:
@@ -87,9 +97,10 @@ class EgressGuard:
             if self.gate is not None and self._mtimes() != self._watched:
                 try:
                     self.reload()
-                except (ConfigError, ValueError) as e:
+                except (ConfigError, ValueError) as e:     # retried at the next change
                     self._watched = self._mtimes()
-                    self._emit("gate.reload_failed", "error", "invalid", details={"error": str(e)[:2000]})
+                    self._emit("gate.reload_failed", "error", "not-applied",
+                               details={"error": str(e)[:2000]})
 
     def running(self) -> None:
         if ctx.options.connection_strategy != "lazy":
@@ -147,7 +158,8 @@ class EgressGuard:
             self.allowed += 1
         address, port = server.address or ("", 0)
         peer = client.peername or ("", 0)
-        self._emit(type, "block" if decision.block else "allow", decision.reason,
+        action = "block" if decision.block else "log" if decision.reason == "audit-vendor" else "allow"
+        self._emit(type, action, decision.reason,
                    device_ip=peer[0], name=decision.name, vendor=decision.vendor,
                    category=decision.category,
                    details={**details, "dst": address, "dport": port, "sport": peer[1],
@@ -161,3 +173,12 @@ class EgressGuard:
         if not self.sender.send(event) and self.sender.unsent % 1000 == 1:
             log.warning("daemon unreachable: %d gate events not sent (enforcement goes on)",
                         self.sender.unsent)
+
+
+def _applied(policy) -> str | None:
+    """The config hash the daemon last applied, or None before it ever ran."""
+    try:
+        with open(os.path.join(policy.config.appliance.state_dir, APPLIED)) as f:
+            return json.load(f).get("config_sha256")
+    except (OSError, ValueError):
+        return None

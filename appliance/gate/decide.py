@@ -22,7 +22,8 @@ HTTPDNS_PATHS = {"/d": "dn", "/resolve": "name", "/dns-query": None, "/api/resol
 
 class Decision(NamedTuple):
     block: bool
-    reason: str               # bounded: sni-list, host-list, vendor-address, bypass-address, ...
+    reason: str               # bounded: sni-list, host-list, vendor-address, bypass-address,
+                              # httpdns-request, not-allowed, audit-vendor (let through), ...
     name: str = ""
     vendor: str = ""
     category: str = ""
@@ -41,22 +42,27 @@ class GatePolicy:
 
     def _by_name(self, name: str, listed: str) -> Decision | None:
         verdict = self.lists.check_name(name)
-        if verdict.blocked and self._enforced(verdict.block.source.category):
-            return Decision(True, listed, name, verdict.block.source.vendor, verdict.block.source.category)
+        if verdict.blocked:
+            source = verdict.block.source
+            return Decision(self._enforced(source.category),
+                            listed if self._enforced(source.category) else "audit-vendor",
+                            name, source.vendor, source.category)
         return None
 
     def _by_address(self, address: str) -> Decision | None:
         match = self.lists.ips.match(address) if address else None
-        if match and self._enforced(match.source.category):
-            return Decision(True, f"{address_kind(match.source.category)}-address", "",
-                            match.source.vendor, match.source.category)
+        if match:
+            enforced = self._enforced(match.source.category)
+            return Decision(enforced, f"{address_kind(match.source.category)}-address" if enforced
+                            else "audit-vendor", "", match.source.vendor, match.source.category)
         kind = self.learned.blocked(address) if address else None
-        if kind and (kind == "bypass" or self.mode != "audit") and not (
-                self.learned.shared_policy == "allow" and self.learned.conflict(address)):
+        if kind and not (self.learned.shared_policy == "allow" and self.learned.conflict(address)):
             names = sorted({n for a in self.learned.about(address).values() for n in a["names"]})
             verdict = self.lists.check_name(names[0]) if names else None
             vendor = verdict.block.source.vendor if verdict and verdict.block else ""
-            return Decision(True, f"{kind}-address", names[0] if names else "", vendor)
+            enforced = kind == "bypass" or self.mode != "audit"
+            return Decision(enforced, f"{kind}-address" if enforced else "audit-vendor",
+                            names[0] if names else "", vendor)
         return None
 
     def _isolated(self, name: str, address: str, port: int) -> Decision | None:
@@ -78,7 +84,7 @@ class GatePolicy:
         else:
             decided = None
         decided = decided or self._by_address(address) or self._isolated(name, address, port)
-        if decided:
+        if decided:                      # audit: a vendor is let through, and said so
             return decided._replace(name=decided.name or name)
         return Decision(False, "ech" if ech else ("sni-allowed" if name else "no-sni"), name)
 

@@ -44,6 +44,7 @@ class Lab:
         self.settings = {"mode": "isolate", "allow": list(DEFAULT_ALLOW), "ipv6": "off", "quic": False,
                          "serve_dhcp": False, "gate": True}
         self.appliance: subprocess.Popen | None = None
+        self._gate_seen = 0
 
     # --- life cycle ---------------------------------------------------------------------
     def up(self, **settings) -> "Lab":
@@ -192,9 +193,24 @@ confdir = "gate"
             now = (self.metric("gcsguard_config_reloads_total", result="success") or 0,
                    self.metric("gcsguard_config_reloads_total", result="failure") or 0)
             if now != before:
+                if now[0] > before[0] and "gate" in self.state.pids:
+                    self._wait_gate_follows()
                 return now[0] > before[0]
             time.sleep(0.05)
         raise LabError("the appliance did not answer SIGHUP within 20 s")
+
+    def _wait_gate_follows(self) -> None:
+        """A reload is whole once the gate runs the policy the daemon applied."""
+        with open(os.path.join(self.directory, "state", "applied-policy.json")) as f:
+            sha = json.load(f)["config_sha256"]
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if any(e["type"] == "gate.policy_loaded" and e["details"]["config_sha256"] == sha
+                   for e in self.events(self._gate_seen)):
+                self._gate_seen = max(e["n"] for e in self.events(self._gate_seen))
+                return
+            time.sleep(0.1)
+        raise LabError("the gate did not take the new policy within 15 s")
 
     # --- looking inside -----------------------------------------------------------------
     def run(self, role: str, *cmd: str, timeout: float = 15.0) -> subprocess.CompletedProcess:

@@ -14,8 +14,8 @@ def namespaces(prefix: str) -> list[str]:
     return [line.split()[0] for line in listed.splitlines() if line.startswith(prefix + "-")]
 
 
-def test_up_then_down_leaves_nothing_behind(tmp_path):
-    prefix, directory = f"gcu{os.getpid() % 100000}", str(tmp_path / "lab")
+def test_up_then_down_leaves_nothing_behind(lab_dir):
+    prefix, directory = f"gcu{os.getpid() % 100000}", lab_dir
     up = gcsguard("up", "--dir", directory, "--prefix", prefix, "--mode", "vendor-block")
     try:
         assert up.returncode == 0, up.stderr
@@ -30,9 +30,9 @@ def test_up_then_down_leaves_nothing_behind(tmp_path):
     assert os.path.exists(os.path.join(directory, "log"))               # the evidence is kept
 
 
-def test_run_replays_the_scenario_and_tears_down(tmp_path):
+def test_run_replays_the_scenario_and_tears_down(lab_dir):
     prefix = f"gcr{os.getpid() % 100000}"
-    run = gcsguard("run", "--dir", str(tmp_path / "lab"), "--prefix", prefix, "--mode", "isolate",
+    run = gcsguard("run", "--dir", lab_dir, "--prefix", prefix, "--mode", "isolate",
                    "--no-wait")
     assert run.returncode == 0, run.stdout + run.stderr
     assert "every attempt went as the mode requires" in run.stdout

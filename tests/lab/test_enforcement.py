@@ -24,6 +24,10 @@ EXPECTED = {"vendor-name": ("dns.query", "name-list"), "cname-cloak": ("dns.quer
             "quic": ("egress.blocked", "quic"), "ipv6": ("egress.blocked", "ipv6"),
             "ipv6-vendor": ("egress.blocked", "ipv6"), "unlisted": ("egress.blocked", "not-allowed")}
 AUDIT = {"vendor-ip": ("egress.audit", "audit-vendor"), "mqtt": ("egress.audit", "audit-vendor")}
+# With the gate on, the web ports (80, 443) are decided by the gate, by SNI, Host or address.
+GATE = {"vendor-ip": ("tls.decision", "vendor-address"), "doh": ("tls.decision", "bypass-address"),
+        "httpdns": ("http.decision", "httpdns-request"), "unlisted": ("tls.decision", "not-allowed")}
+GATE_AUDIT = {"vendor-ip": ("tls.decision", "audit-vendor")}
 
 
 @pytest.mark.parametrize("mode", ["isolate", "vendor-block", "audit"])
@@ -34,7 +38,8 @@ def test_every_technique_in_each_mode(lab, mode):
     assert not wrong
     assert results["allowed"].outcome == "allowed" and results["allowed"].hits   # positive control
     for key, result in results.items():
-        expected = (AUDIT if mode == "audit" else {}).get(key, EXPECTED.get(key))
+        expected = {**EXPECTED, **(AUDIT if mode == "audit" else {}), **GATE,
+                    **(GATE_AUDIT if mode == "audit" else {})}.get(key)
         if expected and result.technique.expect[mode] != "allowed":
             seen = {(e["type"], e["reason"]) for e in result.events}
             assert expected in seen, (key, seen)
@@ -46,10 +51,13 @@ def test_every_technique_in_each_mode(lab, mode):
 def test_isolate_passes_only_the_allowlist_and_its_ports(lab):
     assert lab.reload(mode="isolate", allow=["www.allowed.example tcp/443", f"{HARDCODED} tcp/80"])
     assert curl(lab, f"https://www.allowed.example/", "--cacert", lab.pki["ca"]) == "200"
-    assert curl(lab, "http://www.allowed.example/") == "000"          # port 80 not listed for it
+    start = time.time()
+    assert curl(lab, "http://www.allowed.example/") in CUT            # port 80 not listed for it
     assert curl(lab, f"http://{HARDCODED}/") == "200"                 # an address entry
-    assert curl(lab, f"https://{HARDCODED}/", "-k") == "000"          # ... on its port only
-    assert curl(lab, f"https://{VENDOR}/", "-k") == "000"
+    assert curl(lab, f"https://{HARDCODED}/", "-k") in CUT            # ... on its port only
+    assert curl(lab, f"https://{VENDOR}/", "-k") in CUT
+    reached = {(h["addr"], h["port"]) for h in lab.hits(after=start)}
+    assert reached == {(HARDCODED, 80)}
 
 
 def test_tls_handshakes_with_openssl(lab):
@@ -72,8 +80,8 @@ def test_ipv6_on_follows_the_same_policy(lab):
     assert lab.reload(mode="vendor-block", ipv6="on")
     try:
         assert curl(lab, f"http://[{ALLOWED_V6}]/") == "200"          # positive control
-        assert curl(lab, f"http://[{VENDOR_V6}]/") == "000"           # learned vendor v6 address
-        assert curl(lab, "-6", "--cacert", lab.pki["ca"], "https://mydjiflight.dji.com/") == "000"
+        assert curl(lab, f"http://[{VENDOR_V6}]/") in CUT             # learned vendor v6 address
+        assert curl(lab, "-6", "--cacert", lab.pki["ca"], "https://mydjiflight.dji.com/") in CUT
         assert not [h for h in lab.hits(after=time.time() - 10) if h["addr"] == VENDOR_V6]
     finally:
         assert lab.reload(ipv6="off")
@@ -113,7 +121,7 @@ def test_a_ruleset_nft_refuses_keeps_the_old_rules(lab):
     assert not lab.reload(mode="vendor-block", allow=["198.51.100.0/24 tcp/80,80-90"])
     after = lab.run("appl", "nft", "list", "table", "inet", "gcsguard").stdout
     assert before.split("counter")[0] == after.split("counter")[0]        # same sets and rules
-    assert curl(lab, f"http://{HARDCODED}/") == "000"                    # still isolate
+    assert curl(lab, f"http://{HARDCODED}/") in CUT                      # still isolate
     assert curl(lab, "https://www.allowed.example/", "--cacert", lab.pki["ca"]) == "200"
     rejected = [e for e in lab.events() if e["type"] == "firewall.rejected"]
     assert rejected and "File exists" in rejected[-1]["details"]["error"]
@@ -156,6 +164,9 @@ def test_rogue_router_advertisement_is_logged(lab):
         time.sleep(0.1)
     ra = [e for e in lab.events(after) if e["type"] == "lan.rogue_ra"]
     assert ra and ra[0]["details"]["in"] == "lan0" and ra[0]["details"]["mac"]
+
+
+CUT = ("000", "403")        # no connection, or the gate's refusal (plain HTTP)
 
 
 def curl(lab, *args) -> str:

@@ -23,7 +23,7 @@ def test_drops_and_dns_name_the_device_from_its_mac_and_inventory(lab):
     assert lab.reload(mode="vendor-block")
     after = max(e["n"] for e in lab.events())
     lab.run("ctl", "dig", f"@{LAN_V4}", "mydjiflight.dji.com")
-    lab.run("ctl", "curl", "-s", "-m", "1", f"http://{VENDOR}/")
+    lab.run("ctl", "curl", "-s", "-m", "1", f"http://{VENDOR}:8080/")     # not a gate port
     assert wait_for(lambda: new_events(lab, after, "egress.blocked"))
     query, = [e for e in new_events(lab, after, "dns.query") if e["name"] == "mydjiflight.dji.com"]
     drop = new_events(lab, after, "egress.blocked")[0]
@@ -145,7 +145,7 @@ def test_pcap_evidence_reads_back_and_catches_tampering(lab, tmp_path):
 def test_review_devices_and_timeline(lab):
     assert lab.reload(mode="vendor-block")
     lab.run("ctl", "dig", f"@{LAN_V4}", "www.allowed.example")
-    lab.run("ctl", "curl", "-s", "-m", "1", f"http://{VENDOR}/")
+    lab.run("ctl", "curl", "-s", "-m", "1", f"http://{VENDOR}:8080/")
     lab.run("ctl", "curl", "-s", "-m", "2", "http://www.allowed.example/")
     time.sleep(1)
     log = os.path.join(lab.directory, "log")
