@@ -24,6 +24,7 @@ TESTED_ELSEWHERE = {
     "appliance/observe/annotate.py": "tests/packets/test_events.py",
     "appliance/observe/flows.py": "tests/observe/test_service.py",
     "appliance/review/devices.py": "tests/observe/test_service.py",
+    "appliance/gate/run.py": "tests/gate/test_gate.py",
 }
 
 

@@ -30,6 +30,7 @@ from .decide import Decision, GatePolicy
 log = logging.getLogger("gcsguard.gate")
 ECH_EXTENSION = 0xFE0D
 RELOAD_EVERY = 1.0
+NO_POLICY = Decision(True, "no-policy")      # fail closed: nothing passes an unconfigured gate
 
 
 class EgressGuard:
@@ -44,11 +45,12 @@ class EgressGuard:
 
     # --- options and policy -------------------------------------------------------------
     def load(self, loader) -> None:
-        loader.add_option("gcsguard_config", str, "/etc/gcsguard/gcsguard.toml",
-                          "gcsguard's config: lists, mode, allowlist, event socket")
+        loader.add_option("gcsguard_config", str, "",
+                          "gcsguard's config (e.g. /etc/gcsguard/gcsguard.toml); until it is set "
+                          "every connection is refused")
 
     def configure(self, updated) -> None:
-        if "gcsguard_config" in updated:
+        if "gcsguard_config" in updated and ctx.options.gcsguard_config:
             try:
                 self.reload()
             except (ConfigError, ValueError) as e:
@@ -116,7 +118,7 @@ class EgressGuard:
         hello, client, server = data.client_hello, data.context.client, data.context.server
         address, port = server.address or ("", 0)
         ech = any(ext[0] == ECH_EXTENSION for ext in hello.extensions)
-        decision = self.gate.tls(hello.sni, address, port, ech)
+        decision = self.gate.tls(hello.sni, address, port, ech) if self.gate else NO_POLICY
         self.decisions[client.id] = decision
         self._decided("tls.decision", decision, client, server, {
             "alpn": [p.decode(errors="replace") for p in hello.alpn_protocols], "ech": ech,
@@ -126,7 +128,7 @@ class EgressGuard:
         decision = self.decisions.get(data.client.id)
         if decision is None:                    # neither TLS nor HTTP (an extra port): by address
             address, port = data.server.address or ("", 0)
-            decision = self.gate.tls(None, address, port)
+            decision = self.gate.tls(None, address, port) if self.gate else NO_POLICY
             self.decisions[data.client.id] = decision
             self._decided("tcp.decision", decision, data.client, data.server, {})
         if decision.block:
@@ -136,7 +138,10 @@ class EgressGuard:
         request = flow.request
         address, port = flow.server_conn.address or ("", 0)
         host = request.host_header or ""
-        decision = self.gate.http(host, request.path, address, port)
+        if self.gate is None:
+            decision = NO_POLICY
+        else:
+            decision = self.gate.http(host, request.path, address, port)
         if not decision.block and request.authority and request.authority != host:
             decision = self.gate.http(request.authority, request.path, address, port)  # absolute-form
         self.decisions[flow.client_conn.id] = decision

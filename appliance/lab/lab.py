@@ -74,10 +74,11 @@ class Lab:
         gate_dir = os.path.join(self.directory, "gate")
         os.makedirs(gate_dir, exist_ok=True)
         os.chown(gate_dir, GATE_UID, 0)
+        started = self._read("gate.out").count("Proxy listening")      # earlier runs' lines
         process = topology.start(self.state, "gate", self.ns.appl, "-m", "appliance", "gate", "-c",
                                  self.config_path, prefix=("setpriv", f"--reuid={GATE_UID}",
                                                            "--regid=0", "--clear-groups"))
-        self._wait(lambda: "Proxy listening" in self._read("gate.out"), process, "gate")
+        self._wait(lambda: self._read("gate.out").count("Proxy listening") > started, process, "gate")
 
     def start_appliance(self) -> None:
         self.appliance = topology.start(self.state, "appliance", self.ns.appl, "-m", "appliance",

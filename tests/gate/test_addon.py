@@ -1,0 +1,159 @@
+"""The addon under mitmproxy's own test harness (taddons, tflow): hooks, options, events."""
+import asyncio
+import json
+import socket
+import ssl
+
+import pytest
+from mitmproxy import exceptions, tls
+from mitmproxy.proxy import context, server_hooks
+from mitmproxy.proxy.layers.tls import parse_client_hello
+from mitmproxy.test import taddons, tflow
+
+from appliance.gate.addon import EgressGuard
+from tests.conftest import config_file
+
+
+def client_hello(sni: str | None) -> tls.ClientHello:
+    """A real ClientHello, made by Python's ssl without a network."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = sni is not None
+    out = ssl.MemoryBIO()
+    sock = ctx.wrap_bio(ssl.MemoryBIO(), out, server_hostname=sni)
+    with pytest.raises(ssl.SSLWantReadError):
+        sock.do_handshake()
+    return parse_client_hello(out.read())
+
+
+@pytest.fixture
+def guarded(tmp_path):
+    path = config_file(tmp_path, firewall='mode = "vendor-block"')
+    events = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    events.bind(str(tmp_path / "events.sock"))
+    events.settimeout(2)
+    addon = EgressGuard()
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, gcsguard_config=path)
+        yield addon, tctx, events
+    events.close()
+
+
+def hello_data(tctx, sni, address=("198.51.100.80", 443)):
+    client = tflow.tclient_conn()
+    client.peername = ("10.70.0.23", 40001)
+    ctx = context.Context(client, tctx.options)
+    ctx.server.address = address
+    return tls.ClientHelloData(ctx, client_hello(sni))
+
+
+def received(events) -> list[dict]:
+    out = []
+    try:
+        while True:
+            events.settimeout(0.2)
+            out.append(json.loads(events.recv(65536)))
+    except (socket.timeout, BlockingIOError):
+        return out
+
+
+def test_vendor_sni_is_cut_before_any_upstream_connection(guarded):
+    addon, tctx, events = guarded
+    data = hello_data(tctx, "mydjiflight.dji.com")
+    addon.tls_clienthello(data)
+    assert data.ignore_connection                         # passthrough: never intercepted
+    hook = server_hooks.ServerConnectionHookData(server=data.context.server, client=data.context.client)
+    addon.server_connect(hook)
+    assert hook.server.error == "blocked by gcsguard (sni-list)"
+    loaded, decided = received(events)
+    assert loaded["type"] == "gate.policy_loaded"
+    assert (decided["type"], decided["action"], decided["reason"], decided["name"], decided["vendor"]) == \
+        ("tls.decision", "block", "sni-list", "mydjiflight.dji.com", "DJI")
+    assert decided["device_ip"] == "10.70.0.23" and decided["details"]["sport"] == 40001
+    assert decided["source"] == "gate"
+
+
+def test_allowed_sni_passes_through_untouched(guarded):
+    addon, tctx, _ = guarded
+    data = hello_data(tctx, "www.allowed.example")
+    addon.tls_clienthello(data)
+    hook = server_hooks.ServerConnectionHookData(server=data.context.server, client=data.context.client)
+    addon.server_connect(hook)
+    assert data.ignore_connection and hook.server.error is None
+
+
+def test_plain_http_vendor_host_and_httpdns_get_403(guarded):
+    addon, _, _ = guarded
+    for host, path, status in (("api.dji.com", "/upload", 403), ("www.allowed.example", "/d?dn=x.example", 403),
+                               ("www.allowed.example", "/", None)):
+        flow = tflow.tflow()
+        flow.request.host_header, flow.request.path = host, path
+        flow.server_conn.address = ("198.51.100.80", 80)
+        addon.requestheaders(flow)
+        assert (flow.response.status_code if flow.response else None) == status
+    assert b"blocked by gcsguard: host-list api.dji.com" in addon_response(addon, "api.dji.com")
+
+
+def addon_response(addon, host):
+    flow = tflow.tflow()
+    flow.request.host_header = host
+    flow.server_conn.address = ("198.51.100.80", 80)
+    addon.requestheaders(flow)
+    return flow.response.content
+
+
+def test_eager_connection_strategy_is_forced_to_lazy(guarded):
+    addon, tctx, _ = guarded
+    tctx.options.add_option("connection_strategy", str, "eager", "declared by the proxy server")
+    assert tctx.options.connection_strategy == "eager"                 # mitmproxy's default
+
+    async def start():
+        addon.running()
+        addon._task.cancel()
+    asyncio.run(start())
+    assert tctx.options.connection_strategy == "lazy"
+
+
+def test_the_daemon_down_never_stops_enforcement(guarded, tmp_path):
+    addon, tctx, events = guarded
+    events.close()
+    (tmp_path / "events.sock").unlink()                   # the daemon is gone
+    data = hello_data(tctx, "mydjiflight.dji.com")
+    addon.tls_clienthello(data)
+    hook = server_hooks.ServerConnectionHookData(server=data.context.server, client=data.context.client)
+    addon.server_connect(hook)
+    assert hook.server.error and addon.sender.unsent >= 1 and addon.blocked == 1
+
+
+def test_a_bad_config_is_an_options_error(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[firewall]\nmode = 'open'\n")
+    addon = EgressGuard()
+    with taddons.context(addon) as tctx:
+        with pytest.raises(exceptions.OptionsError, match="mode"):
+            tctx.configure(addon, gcsguard_config=str(bad))
+
+
+def test_an_unconfigured_gate_refuses_everything():
+    addon = EgressGuard()
+    with taddons.context(addon) as tctx:
+        data = hello_data(tctx, "www.allowed.example")
+        addon.tls_clienthello(data)
+        hook = server_hooks.ServerConnectionHookData(server=data.context.server, client=data.context.client)
+        addon.server_connect(hook)
+        assert hook.server.error == "blocked by gcsguard (no-policy)"
+
+
+def test_mitmdump_loads_the_addon_file(tmp_path):
+    """`mitmdump -s addons/egress_guard.py` as documented: loads, reads the config, forces lazy."""
+    import os
+    import subprocess
+    import sys
+    empty = tmp_path / "empty.flows"
+    empty.write_bytes(b"")
+    mitmdump = os.path.join(os.path.dirname(sys.executable), "mitmdump")
+    addon_file = os.path.join(os.path.dirname(__file__), "..", "..", "addons", "egress_guard.py")
+    run = subprocess.run([mitmdump, "-n", "-r", str(empty), "-s", addon_file, "--set",
+                          f"gcsguard_config={config_file(tmp_path)}"], capture_output=True, text=True,
+                         timeout=60)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "forcing lazy" in run.stdout and "Error" not in run.stdout

@@ -1,0 +1,118 @@
+"""The gate in the lab, with real curl and openssl: what passes, what is cut, and that nothing
+reached the vendor. The simulated internet's own record decides."""
+import os
+import signal
+import subprocess
+import time
+
+from appliance.lab.internet import ALLOWED, HARDCODED, VENDOR
+from appliance.lab.topology import ns_exec
+from tests.network.test_links import wait_for
+
+
+def curl(lab, *args) -> str:
+    return lab.run("ctl", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "2",
+                   "--cacert", lab.pki["ca"], *args).stdout
+
+
+def decision(lab, after, type_):
+    return [e for e in lab.events(after) if e["type"] == type_]
+
+
+def test_sni_and_address_decisions_and_the_vendor_saw_nothing(lab):
+    assert lab.reload(mode="vendor-block")
+    after, start = max(e["n"] for e in lab.events()), time.time()
+    assert curl(lab, "https://www.allowed.example/") == "200"                  # positive control
+    cases = [("vendor SNI, vendor address", "mydjiflight.dji.com", VENDOR, "sni-list"),
+             ("vendor SNI, other address", "mydjiflight.dji.com", ALLOWED, "sni-list"),
+             ("other SNI, vendor address", "www.allowed.example", VENDOR, "vendor-address")]
+    for _, name, address, _ in cases:
+        assert curl(lab, "--resolve", f"{name}:443:{address}", f"https://{name}/") == "000"
+    assert curl(lab, "-k", f"https://{VENDOR}/") == "000"                       # no SNI at all
+    assert wait_for(lambda: len([e for e in decision(lab, after, "tls.decision") if e["action"] == "block"]) == 4)
+    blocked = [e for e in decision(lab, after, "tls.decision") if e["action"] == "block"]
+    assert [e["reason"] for e in blocked] == [c[3] for c in cases] + ["vendor-address"]
+    assert all(e["device_name"] == "ctl-03" for e in blocked)
+    hits = lab.hits(after=start)
+    assert not [h for h in hits if h["addr"] == VENDOR]
+    assert [h["sni"] for h in hits if h["addr"] == ALLOWED] == ["www.allowed.example"]
+
+
+def test_allowed_tls_is_the_real_certificate(lab):
+    out = lab.run("ctl", "timeout", "5", "openssl", "s_client", "-brief", "-connect", f"{ALLOWED}:443",
+                  "-servername", "www.allowed.example", "-CAfile", lab.pki["ca"], "-verify_return_error")
+    text = out.stdout + out.stderr
+    assert "Verification: OK" in text and "gcsguard lab server" in text   # not mitmproxy's CA
+
+
+def test_plain_http_vendor_host_and_httpdns_get_a_403_without_upstream(lab):
+    assert lab.reload(mode="vendor-block")
+    start = time.time()
+    vendor_host = lab.run("ctl", "curl", "-s", "-m", "2", "-H", "Host: mydjiflight.dji.com",
+                          f"http://{ALLOWED}/")
+    assert vendor_host.stdout.startswith("blocked by gcsguard: host-list mydjiflight.dji.com")
+    httpdns = lab.run("ctl", "curl", "-s", "-m", "2", f"http://{ALLOWED}/resolve?name=api.dji.com")
+    assert "httpdns-request" in httpdns.stdout
+    assert curl(lab, "http://www.allowed.example/") == "200"                    # positive control
+    assert [h["service"] for h in lab.hits(after=start) if h["addr"] == ALLOWED] == ["http"]
+
+
+def test_isolate_holds_through_the_gate(lab):
+    assert lab.reload(mode="isolate", allow=["www.allowed.example tcp/443"])
+    try:
+        start = time.time()
+        assert curl(lab, "https://www.allowed.example/") == "200"
+        assert curl(lab, "https://hardcoded.allowed.example/") == "000"
+        assert not [h for h in lab.hits(after=start) if h["addr"] == HARDCODED]
+    finally:
+        assert lab.reload(allow=["www.allowed.example tcp/80,443"])
+
+
+def test_the_output_chain_applies_the_lan_policy_to_the_gates_user(lab):
+    """Even if the gate let something through, its own connections meet the LAN's policy."""
+    assert lab.reload(mode="vendor-block")
+    start = time.time()
+
+    def as_gate(url):
+        return lab.run("appl", "setpriv", "--reuid=64500", "--regid=0", "--clear-groups", "curl",
+                       "-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "2", "-k", url).stdout
+    assert as_gate(f"https://{ALLOWED}/") == "200"                               # positive control
+    assert as_gate(f"https://{VENDOR}/") == "000"
+    assert lab.reload(mode="isolate")
+    assert as_gate(f"https://{ALLOWED}/") == "200"          # allowlisted (learned from DNS)
+    assert as_gate(f"https://{HARDCODED}/") == "000"        # not on the allowlist
+    assert not [h for h in lab.hits(after=start) if h["addr"] in (VENDOR, HARDCODED)]
+    blocked = [e for e in lab.events() if e["type"] == "egress.blocked" and e["details"].get("from")]
+    assert blocked and blocked[-1]["reason"] == "not-allowed" and not blocked[-1].get("device_id")
+
+
+def test_gate_down_means_redirected_connections_fail(lab):
+    assert curl(lab, "https://www.allowed.example/") == "200"
+    pid = lab.state.pids["gate"]
+    os.killpg(pid, signal.SIGKILL)
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+    try:
+        start = time.time()
+        assert curl(lab, "https://www.allowed.example/") == "000"              # fail closed
+        assert not [h for h in lab.hits(after=start) if h["addr"] == ALLOWED]
+    finally:
+        lab.start_gate()
+    assert curl(lab, "https://www.allowed.example/") == "200"
+
+
+def test_with_the_daemon_down_the_gate_still_enforces(lab):
+    os.kill(lab.state.pids["appliance"], signal.SIGTERM)
+    lab.appliance.wait(timeout=20)
+    try:
+        start = time.time()
+        assert curl(lab, "--resolve", f"mydjiflight.dji.com:443:{ALLOWED}",
+                    "https://mydjiflight.dji.com/") == "000"
+        assert curl(lab, "--resolve", f"www.allowed.example:443:{ALLOWED}",
+                    "https://www.allowed.example/") == "200"
+        assert [h["sni"] for h in lab.hits(after=start) if h["addr"] == ALLOWED] == ["www.allowed.example"]
+        assert wait_for(lambda: "gate events not sent" in lab._read("gate.out"))
+    finally:
+        lab.start_appliance()
