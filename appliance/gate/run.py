@@ -32,6 +32,10 @@ async def serve(config: Config) -> None:
 
 
 def main(config: Config) -> int:
+    import logging
+    # mitmproxy logs every client and server connection at INFO: that is the log's job
+    # (the gate's decisions are events), and at hundreds per second it costs the relay.
+    logging.getLogger("mitmproxy.proxy.server").setLevel(logging.WARNING)
     if os.geteuid() == 0:
         print("gcsguard gate: running as root; run it as [gate] uid "
               f"({config.gate.uid}) so the output chain can apply the LAN's policy to it")
