@@ -107,7 +107,8 @@ def _where(lab: Lab) -> None:
     ns = lab.ns
     print(f"""
 look around:
-  events      gcsguard review show {lab.directory}/log --type egress.
+  events      gcsguard review show {lab.directory}/log --type egress.   (or tls., dns.)
+  a device    gcsguard review timeline {lab.directory}/log --device ctl-03
   verify log  gcsguard review verify {lab.directory}/log --pubkey {lab.directory}/keys/log-signing.pub
   metrics     ip netns exec {ns.mgmt} curl -s http://{MGMT_APPLIANCE}:{METRICS_PORT}/metrics | grep firewall
   ruleset     ip netns exec {ns.appl} nft list table inet gcsguard

@@ -93,6 +93,9 @@ class Result:
                 said.append(f"DNS {e['details'].get('verdict')} ({reason}, {e.get('vendor') or '?'})")
             elif t == "dns.bypass":
                 said.append(f"DNS redirected from {e['details'].get('dst')}")
+            elif t in ("tls.decision", "http.decision", "tcp.decision") and e.get("action") != "allow":
+                said.append(f"gate {'refused' if e['action'] == 'block' else 'logged'}: {reason}"
+                            + (f" ({e['name']})" if e.get("name") else ""))
             elif t in ("egress.blocked", "egress.audit"):
                 said.append(f"{'dropped' if t == 'egress.blocked' else 'logged'}: {reason}"
                             + (f" ({e['name']})" if e.get("name") else ""))
