@@ -25,6 +25,7 @@ TESTED_ELSEWHERE = {
     "appliance/observe/flows.py": "tests/observe/test_service.py",
     "appliance/review/devices.py": "tests/observe/test_service.py",
     "appliance/gate/run.py": "tests/gate/test_gate.py",
+    "appliance/firewall/host.py": "tests/firewall/test_render.py",
     "addons/egress_guard.py": "tests/gate/test_addon.py",
 }
 

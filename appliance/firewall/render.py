@@ -13,7 +13,8 @@ from typing import Iterable, Mapping
 
 from ..config import Config
 from ..lists import ListSet
-from .allow import Allow, parse_allow
+from .allow import parse_allow
+from .host import gate_ports, input_rules, listen_port, output_rules, set_of
 
 # Reason -> what it refuses. Log-only reasons (the packet goes on) end in "return".
 DROP_REASONS = ("dot", "quic", "ipv6", "bypass-address", "vendor-address", "vendor-learned",
@@ -21,9 +22,6 @@ DROP_REASONS = ("dot", "quic", "ipv6", "bypass-address", "vendor-address", "vend
 LOG_REASONS = ("dns-bypass", "audit-vendor")
 PREFIX = "gcsguard "
 BYPASS_CATEGORIES = frozenset({"doh", "dot", "httpdns", "resolver"})
-
-ND = "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert }"
-LINK_CHATTER = "icmpv6 type { nd-router-solicit, mld-listener-query, mld-listener-report, mld2-listener-report }"
 
 # Learned sets (filled by the daemon, element by element): kind -> nft set name stem.
 LEARNED = ("learned_vendor", "learned_bypass", "learned_allow")
@@ -37,10 +35,6 @@ def address_kind(category: str) -> str:
     return "bypass" if category in BYPASS_CATEGORIES else "vendor"
 
 
-def listen_port(listen: tuple[str, ...], default: int) -> int:
-    return int(listen[0].rpartition(":")[2]) if listen else default
-
-
 def render(config: Config, lists: ListSet, learned: Mapping[str, Iterable[str]] | None = None) -> str:
     """The whole table, ready for one `nft -f`. `learned` maps LEARNED set stems to addresses."""
     net, fw = config.network, config.firewall
@@ -50,7 +44,7 @@ def render(config: Config, lists: ListSet, learned: Mapping[str, Iterable[str]] 
         if source.kind == "block":
             static[address_kind(source.category)].append(network)
     allows = [parse_allow(a) for a in fw.allow]
-    lan = _set_of(net.lan_interfaces)
+    lan = set_of(net.lan_interfaces)
     wan = f'"{net.wan_interface}"'
     dns_port = listen_port(config.dns.listen, 53)
 
@@ -79,7 +73,7 @@ def render(config: Config, lists: ListSet, learned: Mapping[str, Iterable[str]] 
         chains.append(_chain("nat_out", "type nat hook postrouting priority srcnat; policy accept;",
                              [f"oifname {wan} masquerade"]))
     chains.append(_chain("input", "type filter hook input priority filter; policy drop;",
-                         _input_rules(config, lan, wan, dns_port)))
+                         input_rules(config, lan, wan, dns_port)))
     chains.append(_chain("forward", "type filter hook forward priority filter; policy drop;", [
         "ct state invalid drop",
         f"iifname {lan} oifname {wan} jump lan_egress",
@@ -88,17 +82,13 @@ def render(config: Config, lists: ListSet, learned: Mapping[str, Iterable[str]] 
         "jump drop_not_allowed"]))
     chains.append(_chain("lan_egress", "", _egress_rules(config)))
     chains.append(_chain("output", "type filter hook output priority filter; policy drop;",
-                         _output_rules(config, lan, wan)))
+                         output_rules(config, lan, wan)))
 
     counters = [f"  counter {nft_name(r)}{suffix} {{\n  }}" for r in (*DROP_REASONS, *LOG_REASONS)
                 for suffix in ("", "_unlogged")]
     table = f"inet {fw.table}"
     body = "\n".join([*counters, *sets, *chains])
     return f"table {table}\ndelete table {table}\ntable {table} {{\n{body}\n}}\n"
-
-
-def _set_of(names: Iterable[str]) -> str:
-    return "{ " + ", ".join(f'"{n}"' for n in names) + " }"
 
 
 def _addr_sets(stem: str, addresses: list, interval: bool) -> list[str]:
@@ -166,75 +156,3 @@ def _egress_rules(config: Config) -> list[str]:
         rules += [f"ip daddr . meta l4proto . th dport @{stem}_v4 accept",
                   f"ip6 daddr . meta l4proto . th dport @{stem}_v6 accept"]
     return rules + ["jump drop_not_allowed"]
-
-
-def gate_ports(config: Config) -> list[str]:
-    return sorted({"80", "443", *config.gate.extra_ports}, key=int)
-
-
-def _input_rules(config: Config, lan: str, wan: str, dns_port: int) -> list[str]:
-    net = config.network
-    rules = ["iif lo accept", "ct state established,related accept", "ct state invalid drop",
-             f"iifname {lan} meta l4proto {{ tcp, udp }} th dport {dns_port} accept"]
-    if config.gate.enabled:       # only connections the redirect brought; a direct hit would loop
-        rules.append(f"iifname {lan} tcp dport {config.gate.listen_port} ct status dnat accept")
-    if net.serve_dhcp:
-        rules.append(f"iifname {lan} udp dport 67 accept")
-    if net.serve_ntp:
-        rules.append(f"iifname {lan} udp dport 123 accept")
-    rules.append(f"iifname {lan} icmpv6 type nd-router-advert jump drop_rogue_ra")
-    rules.append(f"{ND} accept")
-    rules.append(f"{LINK_CHATTER} drop")          # hosts' own link housekeeping: not an attempt
-    if net.ipv6 == "on":
-        rules.append(f"iifname {wan} icmpv6 type {{ nd-neighbor-solicit, nd-neighbor-advert, "
-                     "nd-router-advert } accept")
-    ports = sorted({listen_port((a,), 0) for a in config.metrics.listen})
-    if ports:
-        svc = "tcp dport { " + ", ".join(map(str, ports)) + " }"
-        if net.management_interfaces:
-            rules.append(f"iifname {_set_of(net.management_interfaces)} {svc} accept")
-        for version, nets in _by_version(net.management_networks):
-            rules.append(f"{'ip' if version == 4 else 'ip6'} saddr {{ {', '.join(nets)} }} {svc} accept")
-    return rules + [f"iifname {wan} jump drop_wan_input", "jump drop_input"]
-
-
-def _output_rules(config: Config, lan: str, wan: str) -> list[str]:
-    net = config.network
-    rules = ["oif lo accept", f"oifname {lan} icmpv6 type nd-router-advert drop",
-             "ct state established,related accept", "ct state invalid drop"]
-    if config.gate.enabled:       # the gate connects on the LAN's behalf: the LAN's policy applies
-        rules += [f"meta skuid {config.gate.uid} oifname {wan} jump lan_egress",
-                  f"meta skuid {config.gate.uid} jump drop_appliance_egress"]
-    rules += [f"oifname {lan} meta l4proto {{ icmp, icmpv6 }} accept", f"{ND} accept",
-              f"ip6 daddr ff02::/16 {LINK_CHATTER} accept"]
-    if net.serve_dhcp:
-        rules.append(f"oifname {lan} udp sport 67 accept")
-    if net.ipv6 == "on":
-        rules.append(f"oifname {wan} icmpv6 type {{ nd-neighbor-solicit, nd-neighbor-advert, "
-                     "nd-router-solicit } accept")
-    egress = [parse_allow(f"{host.strip('[]')} tcp/{port} udp/{port}")
-              for host, _, port in (u.rpartition(":") for u in config.dns.upstreams)]
-    egress += [parse_allow(f"{n} udp/123") for n in net.ntp_servers]
-    egress += [parse_allow(e) for e in net.appliance_egress]
-    for entry in egress:
-        rules += _destination_rules(entry, f"oifname {wan} ")
-    return rules + ["jump drop_appliance_egress"]
-
-
-def _destination_rules(entry: Allow, prefix: str) -> list[str]:
-    family = "ip" if entry.network.version == 4 else "ip6"
-    base = f"{prefix}{family} daddr {entry.network}"
-    if not entry.services:
-        return [f"{base} accept"]
-    by_proto: dict[str, list[str]] = {}
-    for proto, port in entry.services:
-        by_proto.setdefault(proto, []).append(port)
-    return [f"{base} {proto} dport {{ {', '.join(ports)} }} accept" for proto, ports in by_proto.items()]
-
-
-def _by_version(networks: Iterable[str]):
-    parsed = [ipaddress.ip_network(n, strict=False) for n in networks]
-    for version in (4, 6):
-        nets = [str(n) for n in parsed if n.version == version]
-        if nets:
-            yield version, nets

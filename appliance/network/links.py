@@ -9,7 +9,6 @@ configuration error: the daemon refuses to start, and the boot table stays.
 """
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 from typing import Callable
 

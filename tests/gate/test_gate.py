@@ -2,11 +2,9 @@
 reached the vendor. The simulated internet's own record decides."""
 import os
 import signal
-import subprocess
 import time
 
 from appliance.lab.internet import ALLOWED, HARDCODED, VENDOR
-from appliance.lab.topology import ns_exec
 from tests.network.test_links import wait_for
 
 
