@@ -30,7 +30,7 @@ def gate_ports(config: Config) -> list[str]:
 def input_rules(config: Config, lan: str, wan: str, dns_port: int) -> list[str]:
     net = config.network
     rules = ["iif lo accept", "ct state established,related accept", "ct state invalid drop",
-             f"iifname {lan} meta l4proto {{ tcp, udp }} th dport {dns_port} accept"]
+             f"iifname {lan} meta l4proto {{ tcp, udp }} th dport {dns_port} ct event set 0 accept"]
     if config.gate.enabled:       # only connections the redirect brought; a direct hit would loop
         rules.append(f"iifname {lan} tcp dport {config.gate.listen_port} ct status dnat accept")
     if net.serve_dhcp:
@@ -56,7 +56,8 @@ def input_rules(config: Config, lan: str, wan: str, dns_port: int) -> list[str]:
 def output_rules(config: Config, lan: str, wan: str) -> list[str]:
     net = config.network
     rules = ["oif lo accept", f"oifname {lan} icmpv6 type nd-router-advert drop",
-             "ct state established,related accept", "ct state invalid drop"]
+             "ct state established,related accept", "ct state invalid drop",
+             "ct state new ct event set 0"]      # the appliance's own flows are not devices' flows
     if config.gate.enabled:       # the gate connects on the LAN's behalf: the LAN's policy applies
         rules += [f"meta skuid {config.gate.uid} oifname {wan} jump lan_egress",
                   f"meta skuid {config.gate.uid} jump drop_appliance_egress"]

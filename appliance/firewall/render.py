@@ -60,9 +60,12 @@ def render(config: Config, lists: ListSet, learned: Mapping[str, Iterable[str]] 
 
     chains = [_reason_chain(r, fw.log_group, fw.log_rate, drop=True) for r in DROP_REASONS]
     chains += [_reason_chain(r, fw.log_group, fw.log_rate, drop=False) for r in LOG_REASONS]
+    # `ct event set 0`: no conntrack events for flows the flow reader would skip anyway (DNS
+    # to the resolver, the appliance's own): parsing them cost the daemon a core under load.
     redirects = [f"iifname {lan} meta l4proto {{ tcp, udp }} th dport 53 fib daddr type != local "
                  "jump log_dns_bypass",
-                 f"iifname {lan} meta l4proto {{ tcp, udp }} th dport 53 redirect to :{dns_port}"]
+                 f"iifname {lan} meta l4proto {{ tcp, udp }} th dport 53 ct event set 0 "
+                 f"redirect to :{dns_port}"]
     if config.gate.enabled:       # the LAN's web ports to the gate (SNI / Host), never forwarded
         family = "" if net.ipv6 == "on" else "meta nfproto ipv4 "   # v6 off: forward drops it
         redirects.append(f"iifname {lan} {family}tcp dport {{ {', '.join(gate_ports(config))} }} "

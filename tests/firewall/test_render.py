@@ -54,7 +54,7 @@ def test_every_mode_closes_the_bypasses(tmp_path):
         p = policy_for(tmp_path, f'mode = "{mode}"')
         text = render(p.config, p.lists)
         nat = chain(text, "dns_redirect")
-        assert 'iifname { "lan0", "wlan0" } meta l4proto { tcp, udp } th dport 53 redirect to :5353' in nat
+        assert 'iifname { "lan0", "wlan0" } meta l4proto { tcp, udp } th dport 53 ct event set 0 redirect to :5353' in nat
         assert any("fib daddr type != local jump log_dns_bypass" in r for r in nat)
         egress = chain(text, "lan_egress")
         assert "meta l4proto { tcp, udp } th dport 853 jump drop_dot" in egress
@@ -99,7 +99,7 @@ def test_appliance_answers_lan_dns_and_management_only(tmp_path):
     p = policy_for(tmp_path)
     text = render(p.config, p.lists)
     inp = chain(text, "input")
-    assert 'iifname { "lan0", "wlan0" } meta l4proto { tcp, udp } th dport 5353 accept' in inp
+    assert 'iifname { "lan0", "wlan0" } meta l4proto { tcp, udp } th dport 5353 ct event set 0 accept' in inp
     assert 'iifname { "mgmt0" } tcp dport { 9253 } accept' in inp
     assert "ip saddr { 10.71.0.0/24 } tcp dport { 9253 } accept" in inp
     assert inp[-2:] == ['iifname "wan0" jump drop_wan_input', "jump drop_input"]
