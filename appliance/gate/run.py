@@ -15,16 +15,21 @@ from ..config import Config
 
 async def serve(config: Config) -> None:
     from mitmproxy import options
-    from mitmproxy.tools.dump import DumpMaster
+    from mitmproxy.addons import core, disable_h2c, errorcheck, next_layer, proxyserver, tlsconfig
+    from mitmproxy.master import Master
 
     from .addon import EgressGuard
     os.makedirs(config.gate.confdir, mode=0o700, exist_ok=True)
     opts = options.Options(confdir=config.gate.confdir)       # only core options here
-    master = DumpMaster(opts, with_termlog=False, with_dumper=False)
+    # Only what a transparent passthrough gate uses: every hook visits every addon, and
+    # mitmdump's thirty (playback, export, cookies, ...) cost a fifth of its CPU here.
+    master = Master(opts, with_termlog=False)
+    master.addons.add(core.Core(), proxyserver.Proxyserver(), next_layer.NextLayer(),
+                      tlsconfig.TlsConfig(), disable_h2c.DisableH2C(), errorcheck.ErrorCheck())
     guard = EgressGuard()
     master.addons.add(guard)
     opts.update(mode=["transparent"], listen_host="", listen_port=config.gate.listen_port,
-                connection_strategy="lazy", block_global=False, gcsguard_config=config.path)
+                connection_strategy="lazy", gcsguard_config=config.path)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, master.shutdown)
