@@ -14,17 +14,17 @@ import logging
 import signal
 from contextlib import suppress
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry
 
 from . import __version__
 from .events.bus import EventBus
 from .events.clock import Clock
-from .events.event import Event
 from .events.socket import EventSocketServer
 from .evlog import signing
 from .evlog.sink import LogSink
 from .evlog.writer import LogMetrics, LogWriter
 from .metrics import MetricsServer, new_registry
+from .metrics_sink import count_events
 from .config import ConfigError
 from .dns.service import DnsService
 from .dns.upstream import Forwarder, parse_servers
@@ -43,15 +43,6 @@ def _both(first, second):
         first(req)
         second(req)
     return observe
-
-
-async def count_events(queue: "asyncio.Queue[Event]", registry: CollectorRegistry) -> None:
-    """The metrics sink: events by type and action (both bounded vocabularies)."""
-    total = Counter("gcsguard_events_total", "Events by type and action", ["type", "action"],
-                    registry=registry)
-    while True:
-        event = await queue.get()
-        total.labels(event.type, event.action).inc()
 
 
 class Appliance:
