@@ -61,6 +61,10 @@ class Appliance:
                                 checkpoint_interval=config.log.checkpoint_interval,
                                 retention_days=config.log.retention_days)
         self._metrics_queue = self.bus.add_sink("metrics", config.events.queue_size)
+        self.alerts = None
+        if config.alerts.rules_file:
+            from .alerts.service import AlertService
+            self.alerts = AlertService(config, self.bus, self.registry)
         self.holder = PolicyHolder(policy, self.bus, self.registry)
         self.firewall = self.observation = self.dhcp = None
         if with_firewall and config.firewall.enabled:
@@ -143,6 +147,8 @@ class Appliance:
                 await self.dns.start()
                 tasks.append(asyncio.create_task(self.dns.report_rate_limits(events.drop_report_interval)))
             await self.metrics.start()
+            if self.alerts:
+                tasks += self.alerts.tasks()
             for task in tasks:
                 task.add_done_callback(self._task_done)
             loop = asyncio.get_running_loop()

@@ -19,7 +19,7 @@ from .events.bus import EventBus
 from .lists import FileReport, ListSet, load
 
 # Sections whose change needs a restart (listening sockets, open files).
-RESTART_SECTIONS = ("log", "events", "metrics", "dns")
+RESTART_SECTIONS = ("log", "events", "metrics", "dns", "alerts")
 
 
 @dataclasses.dataclass(frozen=True)

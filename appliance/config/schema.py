@@ -244,6 +244,29 @@ class GateSection:
     confdir: str = opt("/var/lib/gcsguard/gate", path=True, doc="mitmproxy's own state (root-only)")
 
 
+def rules_file(path: str) -> str | None:
+    if not path:
+        return None
+    from ..alerts.rules import RulesError, load_rules
+    try:
+        load_rules(path)
+    except RulesError as e:
+        return str(e)
+    return None
+
+
+@dataclass(frozen=True)
+class AlertsSection:
+    rules_file: str = opt("", path=True, check=rules_file,
+                          doc="TOML [[rule]] tables over events; empty: no appliance-side alerts")
+    alertmanager_url: str = opt("", doc="http://host:9093: alerts posted to its API v2, and resolved")
+    webhook_url: str = opt("", doc="JSON POST per alert, signed with webhook_secret (HMAC-SHA256)")
+    webhook_secret: Secret | None = opt(None, secret=True)
+    syslog: str = opt("", check=lambda v: host_port((v,)) if v else None,
+                      doc="host:port of a syslog receiver (RFC 5424 over UDP)")
+    queue_size: int = opt(1000, check=positive, doc="per notifier; beyond it, counted and dropped")
+
+
 @dataclass(frozen=True)
 class EvidenceSection:
     pcap_directory: str = opt("/var/log/gcsguard/pcap", path=True,
@@ -265,6 +288,7 @@ class Config:
     devices: DevicesSection = DevicesSection()
     evidence: EvidenceSection = EvidenceSection()
     gate: GateSection = GateSection()
+    alerts: AlertsSection = AlertsSection()
     path: str = ""            # the file it came from
     sha256: str = ""          # of that file's bytes: which policy was in force
 

@@ -71,9 +71,10 @@ def output_rules(config: Config, lan: str, wan: str) -> list[str]:
     egress = [parse_allow(f"{host.strip('[]')} tcp/{port} udp/{port}")
               for host, _, port in (u.rpartition(":") for u in config.dns.upstreams)]
     egress += [parse_allow(f"{n} udp/123") for n in net.ntp_servers]
-    egress += [parse_allow(e) for e in net.appliance_egress]
     for entry in egress:
         rules += _destination_rules(entry, f"oifname {wan} ")
+    for entry in map(parse_allow, net.appliance_egress):   # notifiers may sit on management
+        rules += _destination_rules(entry, f"oifname != {lan} ")
     return rules + ["jump drop_appliance_egress"]
 
 

@@ -27,6 +27,18 @@ LAB_LISTS = {"lab-resolvers.ips": ("lab-public-resolver", "resolver", PUBLIC_RES
              "lab-httpdns.ips": ("lab-httpdns", "httpdns", HTTPDNS)}
 DEFAULT_ALLOW = ("www.allowed.example tcp/80,443",)
 GATE_UID = 64500
+# The lab's own alert rule: short window and cooldown, so an alert fires and resolves in seconds.
+LAB_ALERT_RULES = """\
+[[rule]]
+name = "vendor-egress"
+match = {type = ["egress.blocked", "tls.decision", "http.decision"], action = "block", vendor = "?*"}
+group_by = ["device_name", "vendor"]
+threshold = 1
+window = 5
+cooldown = 5
+severity = "warning"
+summary = "{device_name} tried to reach {vendor} ({reason})"
+"""
 
 
 def shipped_lists() -> list[str]:
@@ -42,7 +54,7 @@ class Lab:
         self.ns = Namespaces(prefix)
         self.state = LabState(prefix, self.directory)
         self.settings = {"mode": "isolate", "allow": list(DEFAULT_ALLOW), "ipv6": "off", "quic": False,
-                         "serve_dhcp": False, "gate": True}
+                         "serve_dhcp": False, "gate": True, "alerts": False}
         self.appliance: subprocess.Popen | None = None
         self._gate_seen = 0
 
@@ -79,6 +91,13 @@ class Lab:
                                  self.config_path, prefix=("setpriv", f"--reuid={GATE_UID}",
                                                            "--regid=0", "--clear-groups"))
         self._wait(lambda: self._read("gate.out").count("Proxy listening") > started, process, "gate")
+
+    def restart_appliance(self) -> None:
+        """For settings only a restart applies ([alerts], listeners): the ruleset stays."""
+        os.kill(self.state.pids["appliance"], signal.SIGTERM)
+        self.appliance.wait(timeout=30)
+        self.write_config()
+        self.start_appliance()
 
     def start_appliance(self) -> None:
         self.appliance = topology.start(self.state, "appliance", self.ns.appl, "-m", "appliance",
@@ -122,6 +141,8 @@ class Lab:
         for name, (vendor, category, address) in LAB_LISTS.items():
             with open(os.path.join(d, "lists", name), "w") as f:
                 f.write(f"# vendor: {vendor}\n# category: {category}\n# type: ip\n{address}\n")
+        with open(os.path.join(d, "alert-rules.toml"), "w") as f:
+            f.write(LAB_ALERT_RULES)
         key = os.path.join(d, "keys", "log-signing.key")
         if not os.path.exists(key):
             signing.generate_key(key, os.path.join(d, "keys", "log-signing.pub"))
@@ -162,6 +183,7 @@ management_interfaces = ["mgmt0"]
 ipv6 = "{s['ipv6']}"
 serve_dhcp = {str(s['serve_dhcp']).lower()}
 dhcp_range = "10.70.0.100,10.70.0.150"
+appliance_egress = ["{topology.MGMT_HOST} tcp/9093,9095"]
 [firewall]
 mode = "{s['mode']}"
 allow = {json.dumps(s['allow'])}
@@ -169,6 +191,10 @@ quic = {str(s['quic']).lower()}
 log_rate = 1000
 learn_min_interval = 5.0
 flow_progress_interval = 2.0
+[alerts]
+rules_file = "{'alert-rules.toml' if s['alerts'] else ''}"
+alertmanager_url = "http://{topology.MGMT_HOST}:9093"
+webhook_url = "http://{topology.MGMT_HOST}:9095/"
 [gate]
 enabled = {str(s['gate']).lower()}
 uid = {GATE_UID}

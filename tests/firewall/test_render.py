@@ -111,7 +111,7 @@ def test_appliance_answers_lan_dns_and_management_only(tmp_path):
     assert 'oifname "wan0" ip daddr 192.0.2.53/32 tcp dport { 53 } accept' in out
     assert 'oifname "wan0" ip6 daddr 2001:db8::53/128 udp dport { 53 } accept' in out
     assert 'oifname "wan0" ip daddr 192.0.2.123/32 udp dport { 123 } accept' in out
-    assert 'oifname "wan0" ip daddr 192.0.2.200/32 tcp dport { 9093 } accept' in out
+    assert 'oifname != { "lan0", "wlan0" } ip daddr 192.0.2.200/32 tcp dport { 9093 } accept' in out
     assert out[-1] == "jump drop_appliance_egress"
 
 

@@ -1,0 +1,1 @@
+"""Alerts from the appliance itself: rules as data over events, and notifiers."""
