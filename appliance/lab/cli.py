@@ -31,6 +31,8 @@ def add_lab_parser(sub) -> None:
                            else "isolate", help="firewall mode (run: 'all' replays each in turn)")
         if name == "run":
             p.add_argument("--no-wait", action="store_true", help="tear down after the scenario")
+            p.add_argument("--prometheus", action="store_true", help="also run Prometheus (if "
+                           "installed) on the management host with the shipped alert rules")
         p.set_defaults(func=func)
 
 
@@ -72,6 +74,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     failures = 0
     try:
+        if args.prometheus:
+            rules = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+                os.path.abspath(__file__)))), "dashboards", "prometheus", "gcsguard-rules.yml")
+            url = lab.start_prometheus(rules)
+            print(f"Prometheus: ip netns exec {lab.ns.mgmt} curl -s '{url}/api/v1/alerts'")
         for mode in modes:
             if lab.settings["mode"] != mode and not lab.reload(mode=mode):
                 raise LabError(f"reload to {mode} was rejected")

@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -69,7 +70,7 @@ class Lab:
         try:
             topology.build(self.ns)
             self._write_files()
-            internet = topology.start(self.state, "internet", self.ns.inet, "-m",
+            internet = topology.start(self.state, "internet", self.ns.inet, sys.executable, "-m",
                                       "appliance.lab.internet", self.directory)
             self._wait(lambda: "internet ready" in self._read("internet.out"), internet, "internet")
             self.start_appliance()
@@ -87,10 +88,35 @@ class Lab:
         os.makedirs(gate_dir, exist_ok=True)
         os.chown(gate_dir, GATE_UID, 0)
         started = self._read("gate.out").count("Proxy listening")      # earlier runs' lines
-        process = topology.start(self.state, "gate", self.ns.appl, "-m", "appliance", "gate", "-c",
-                                 self.config_path, prefix=("setpriv", f"--reuid={GATE_UID}",
-                                                           "--regid=0", "--clear-groups"))
+        process = topology.start(self.state, "gate", self.ns.appl, "setpriv", f"--reuid={GATE_UID}",
+                                 "--regid=0", "--clear-groups", sys.executable, "-m", "appliance",
+                                 "gate", "-c", self.config_path)
         self._wait(lambda: self._read("gate.out").count("Proxy listening") > started, process, "gate")
+
+    def start_prometheus(self, rules: str) -> str:
+        """Debian's Prometheus on the management host, scraping the appliance every 5 s with
+        the shipped alert rules; returns its URL (inside the lab)."""
+        import shutil
+        if shutil.which("prometheus") is None:
+            raise LabError("prometheus is not installed (apt install prometheus)")
+        config = os.path.join(self.directory, "prometheus.yml")
+        with open(config, "w") as f:
+            f.write(f"""global: {{scrape_interval: 5s, evaluation_interval: 5s}}
+rule_files: ["{rules}"]
+scrape_configs:
+  - job_name: gcsguard
+    static_configs:
+      - targets: ["{topology.MGMT_APPLIANCE}:{topology.METRICS_PORT}"]
+        labels: {{station: lab}}
+""")
+        url = f"http://{topology.MGMT_HOST}:9090"
+        process = topology.start(self.state, "prometheus", self.ns.mgmt, "prometheus",
+                                 f"--config.file={config}",
+                                 f"--storage.tsdb.path={os.path.join(self.directory, 'prometheus')}",
+                                 f"--web.listen-address={topology.MGMT_HOST}:9090")
+        self._wait(lambda: self.run("mgmt", "curl", "-sf", "-m", "1", f"{url}/-/ready").returncode == 0,
+                   process, "prometheus")
+        return url
 
     def restart_appliance(self) -> None:
         """For settings only a restart applies ([alerts], listeners): the ruleset stays."""
@@ -100,7 +126,8 @@ class Lab:
         self.start_appliance()
 
     def start_appliance(self) -> None:
-        self.appliance = topology.start(self.state, "appliance", self.ns.appl, "-m", "appliance",
+        self.appliance = topology.start(self.state, "appliance", self.ns.appl, sys.executable, "-m",
+                                        "appliance",
                                         "run", "-c", self.config_path)
         # Ready when the ruleset is in force and every listed name was resolved once.
         self._wait(lambda: self.metric("gcsguard_firewall_learn_pending") == 0, self.appliance,

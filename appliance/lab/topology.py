@@ -17,7 +17,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from dataclasses import asdict, dataclass, field
 
 from .internet import ADDRESSES
@@ -181,10 +180,10 @@ def teardown(state: LabState) -> list[str]:
     return problems
 
 
-def start(state: LabState, name: str, ns: str, *args: str, prefix: tuple[str, ...] = ()) -> subprocess.Popen:
+def start(state: LabState, name: str, ns: str, *cmd: str) -> subprocess.Popen:
     """A lab process in its own process group, output to DIR/NAME.out, recorded for `down`."""
     out = open(os.path.join(state.directory, f"{name}.out"), "ab")
-    process = subprocess.Popen(ns_exec(ns, *prefix, sys.executable, *args), stdout=out, stderr=subprocess.STDOUT,
+    process = subprocess.Popen(ns_exec(ns, *cmd), stdout=out, stderr=subprocess.STDOUT,
                                stdin=subprocess.DEVNULL, start_new_session=True, cwd=state.directory)
     state.pids[name] = process.pid
     state.save()

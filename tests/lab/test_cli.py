@@ -32,10 +32,12 @@ def test_up_then_down_leaves_nothing_behind(lab_dir):
 
 def test_run_replays_the_scenario_and_tears_down(lab_dir):
     prefix = f"gcr{os.getpid() % 100000}"
-    run = gcsguard("run", "--dir", lab_dir, "--prefix", prefix, "--mode", "isolate",
+    run = gcsguard("run", "--dir", lab_dir, "--prefix", prefix, "--mode", "isolate", "--prometheus",
                    "--no-wait")
     assert run.returncode == 0, run.stdout + run.stderr
     assert "every attempt went as the mode requires" in run.stdout
     assert "ok allowed site, by name (www.allowed.example)    HTTP 200" in run.stdout
     assert "dropped: vendor-learned (mydjiflight.dji.com)" in run.stdout
+    assert f"Prometheus: ip netns exec {prefix}-mgmt curl" in run.stdout       # started for the user
+    assert "Server is ready to receive web requests" in open(os.path.join(lab_dir, "prometheus.out")).read()
     assert namespaces(prefix) == []
