@@ -25,6 +25,7 @@ from .evlog.sink import LogSink
 from .evlog.writer import LogMetrics, LogWriter
 from .metrics import MetricsServer, new_registry
 from .metrics_sink import count_events
+from .sdnotify import credential, feed_watchdog, notify, watchdog_interval
 from .config import ConfigError
 from .dns.service import DnsService
 from .dns.upstream import Forwarder, parse_servers
@@ -53,7 +54,9 @@ class Appliance:
         self.registry = registry or new_registry()
         self.clock = clock or Clock()
         self.bus = EventBus(self.clock, self.registry)
-        writer = LogWriter(config.log.directory, signing.load_private(config.log.signing_key_file),
+        # Under systemd the key comes as a credential (the service user cannot read /etc's copy).
+        key = credential("log-signing.key") or config.log.signing_key_file
+        writer = LogWriter(config.log.directory, signing.load_private(key),
                            config.appliance.station, self.clock, LogMetrics(self.registry),
                            max_file_bytes=config.log.max_file_bytes, fsync=config.log.fsync,
                            fsync_interval=config.log.fsync_interval)
@@ -155,6 +158,11 @@ class Appliance:
             loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self._stop.set)
+            notify("READY=1")
+            interval = watchdog_interval()
+            if interval:
+                tasks.append(asyncio.create_task(feed_watchdog(interval), name="watchdog"))
+                tasks[-1].add_done_callback(self._task_done)
             self.bus.emit("appliance.started", reason="start", details={
                 "version": __version__, "config_sha256": self.holder.policy.config.sha256,
                 "lists_sha256": self.holder.policy.lists.sha256})
@@ -169,6 +177,7 @@ class Appliance:
             stop_reason, error = "start-failed", str(e)
             raise
         finally:
+            notify("STOPPING=1")
             self.bus.emit("appliance.stopped", action="error" if error else "info",
                           reason=stop_reason, details={"error": error} if error else {})
             self.metrics.close()
