@@ -20,6 +20,7 @@ TESTED_ELSEWHERE = {
     "appliance/lab/lab.py": "tests/lab/test_enforcement.py",
     "appliance/lab/scenario.py": "tests/lab/test_enforcement.py",
     "appliance/lab/topology.py": "tests/lab/test_cli.py",
+    "appliance/lab/labconfig.py": "tests/lab/test_enforcement.py",
     "appliance/network/lease.py": "tests/network/test_dhcp.py",
     "appliance/observe/annotate.py": "tests/packets/test_events.py",
     "appliance/observe/flows.py": "tests/observe/test_service.py",

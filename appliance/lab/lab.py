@@ -17,37 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from ..evlog import signing
 from . import topology
 from .certs import write_lab_pki
-from .internet import HTTPDNS, PUBLIC_RESOLVER, UPSTREAM_DNS
+from .labconfig import DEFAULT_ALLOW, GATE_UID, LAB_ALERT_RULES, LAB_LISTS, render_config, shipped_lists
 from .topology import LabError, LabState, Namespaces
-
-REPO_LISTS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))), "blocklists")
-# The lab's own address lists: the stand-ins for a public resolver and an HTTPDNS service
-# (the shipped lists name the real ones, which the lab never uses).
-LAB_LISTS = {"lab-resolvers.ips": ("lab-public-resolver", "resolver", PUBLIC_RESOLVER),
-             "lab-httpdns.ips": ("lab-httpdns", "httpdns", HTTPDNS)}
-DEFAULT_ALLOW = ("www.allowed.example tcp/80,443",)
-GATE_UID = 64500
-# The lab's own alert rule: short window and cooldown, so an alert fires and resolves in seconds.
-LAB_ALERT_RULES = """\
-[[rule]]
-name = "vendor-egress"
-match = {type = ["egress.blocked", "tls.decision", "http.decision"], action = "block", vendor = "?*"}
-group_by = ["device_name", "vendor"]
-threshold = 1
-window = 5
-cooldown = 5
-severity = "warning"
-summary = "{device_name} tried to reach {vendor} ({reason})"
-"""
-
-
-def shipped_lists() -> list[str]:
-    for candidate in (REPO_LISTS, "/etc/gcsguard/blocklists"):
-        if os.path.isdir(os.path.join(candidate, "vendors")):
-            return [os.path.join(candidate, d) for d in ("vendors", "sdk", "bypass")]
-    raise LabError("the shipped blocklists are not found (looked in the source tree and /etc/gcsguard)")
-
 
 class Lab:
     def __init__(self, directory: str, prefix: str = "gcslab") -> None:
@@ -176,57 +147,7 @@ scrape_configs:
         self.write_config()
 
     def write_config(self) -> None:
-        s = self.settings
-        lists = [*shipped_lists(), os.path.join(self.directory, "lists")]
-        text = f"""\
-[appliance]
-station = "lab"
-state_dir = "state"
-[lists]
-block = {json.dumps(lists)}
-[log]
-directory = "log"
-signing_key_file = "keys/log-signing.key"
-checkpoint_interval = 10
-fsync = "never"
-[evidence]
-pcap_directory = "log/pcap"
-[devices]
-inventory = ["{topology.CONTROLLER_MAC} ctl-03 controller DJI"]
-[events]
-socket = "events.sock"
-drop_report_interval = 5
-[metrics]
-listen = ["{topology.MGMT_APPLIANCE}:{topology.METRICS_PORT}"]
-[dns]
-listen = ["{topology.LAN_V4}:53", "[{topology.LAN_V6}]:53"]
-clients = ["10.70.0.0/24", "fd00:70::/64"]
-upstreams = ["{UPSTREAM_DNS}:53"]
-min_ttl = 0
-[network]
-lan_interfaces = ["lan0"]
-wan_interface = "wan0"
-management_interfaces = ["mgmt0"]
-ipv6 = "{s['ipv6']}"
-serve_dhcp = {str(s['serve_dhcp']).lower()}
-dhcp_range = "10.70.0.100,10.70.0.150"
-appliance_egress = ["{topology.MGMT_HOST} tcp/9093,9095"]
-[firewall]
-mode = "{s['mode']}"
-allow = {json.dumps(s['allow'])}
-quic = {str(s['quic']).lower()}
-log_rate = 1000
-learn_min_interval = 5.0
-flow_progress_interval = 2.0
-[alerts]
-rules_file = "{'alert-rules.toml' if s['alerts'] else ''}"
-alertmanager_url = "http://{topology.MGMT_HOST}:9093"
-webhook_url = "http://{topology.MGMT_HOST}:9095/"
-[gate]
-enabled = {str(s['gate']).lower()}
-uid = {GATE_UID}
-confdir = "gate"
-"""
+        text = render_config(self.settings, [*shipped_lists(), os.path.join(self.directory, "lists")])
         tmp = self.config_path + ".tmp"
         with open(tmp, "w") as f:
             f.write(text)
