@@ -94,12 +94,18 @@ class LearnedAddresses:
                 for kind, table in self.kinds.items() if address in table}
 
     # --- persistence: one JSON file, replaced atomically -------------------------------
-    def save(self, path: str) -> None:
-        data = {kind: {a: {"names": p.names} for a, p in table.items()}
-                for kind, table in self.kinds.items()}
+    def snapshot(self) -> str:
+        """The store as JSON text: taken on the event loop, so no learning happens mid-copy."""
+        return json.dumps({"version": 1, "addresses": {
+            kind: {a: {"names": p.names} for a, p in table.items()}
+            for kind, table in self.kinds.items()}})
+
+    def save(self, path: str, text: str | None = None) -> None:
+        """Write a snapshot (taken now, or given) atomically; safe to run in a thread."""
+        text = self.snapshot() if text is None else text
         tmp = f"{path}.tmp"
         with open(tmp, "w") as f:
-            json.dump({"version": 1, "addresses": data}, f)
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -149,7 +149,8 @@ class FirewallService:
                 self.prune(time.time())
             if self._dirty:
                 self._dirty = False
-                await asyncio.to_thread(self.store.save, self.state_path)
+                text = self.store.snapshot()          # on the loop; the disk write off it
+                await asyncio.to_thread(self.store.save, self.state_path, text)
 
     def prune(self, now: float) -> None:
         keep = self.policy.config.firewall.learn_keep_days * 86400

@@ -7,6 +7,7 @@ so the gate's own upstream connections cannot go where a controller may not.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 
@@ -37,12 +38,12 @@ async def serve(config: Config) -> None:
 
 
 def main(config: Config) -> int:
-    import logging
     # mitmproxy logs every client and server connection at INFO: that is the log's job
     # (the gate's decisions are events), and at hundreds per second it costs the relay.
     logging.getLogger("mitmproxy.proxy.server").setLevel(logging.WARNING)
     if os.geteuid() == 0:
-        print("gcsguard gate: running as root; run it as [gate] uid "
-              f"({config.gate.uid}) so the output chain can apply the LAN's policy to it")
+        logging.getLogger("gcsguard.gate").warning(
+            "running as root: run it as [gate] uid (%d) so the output chain applies the LAN's "
+            "policy to its connections", config.gate.uid)
     asyncio.run(serve(config))
     return 0
