@@ -59,6 +59,20 @@ def main(argv: list[str] | None = None) -> int:
     add_lists_ip_parser(lists, with_config)
     add_firewall_parser(sub, with_config)
     add_lab_parser(sub)
+    p = sub.add_parser("install", help="install or upgrade on this machine (as root)",
+                       description="Install or upgrade: the venv under /opt/gcsguard, config, lists "
+                       "and signing key under /etc/gcsguard (created once, never overwritten), "
+                       "state and log directories, system users and the systemd units. Never "
+                       "touches the ruleset; enables forwarding only once `gcsguard check` "
+                       "passes (exit 1 until then).")
+    p.add_argument("--root", default="/", help="install into this directory (a scratch root)")
+    p.add_argument("--no-venv", action="store_true", help="leave /opt/gcsguard/venv as it is")
+    p.set_defaults(func=cmd_install)
+    p = sub.add_parser("uninstall", help="remove the package, keep config, keys, logs and state",
+                       description="Remove the units, the venv and the forwarding setting; keep "
+                       "/etc/gcsguard, the logs and the state. The ruleset stays in force.")
+    p.add_argument("--root", default="/")
+    p.set_defaults(func=cmd_uninstall)
 
     p = sub.add_parser("keygen", help="create the log signing key pair",
                        description="Create an Ed25519 key pair for signed log checkpoints. The "
@@ -118,6 +132,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"{args.config}: stopped: {e}", file=sys.stderr)
         return 1
     return 0
+
+
+def cmd_install(args: argparse.Namespace) -> int:
+    from .install import install
+    return install(args.root, venv=not args.no_venv)
+
+
+def cmd_uninstall(args: argparse.Namespace) -> int:
+    from .install import uninstall
+    return uninstall(args.root)
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
