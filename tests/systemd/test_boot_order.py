@@ -1,0 +1,32 @@
+"""Fail-closed boot, for real with nftables in the lab: after the boot table and before the
+daemon, a controller reaches nothing; once the daemon runs, allowed traffic flows."""
+import os
+import signal
+import sys
+import time
+
+from appliance.lab.internet import ALLOWED
+
+
+def curl(lab) -> str:
+    return lab.run("ctl", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "2",
+                   "--cacert", lab.pki["ca"], "https://www.allowed.example/").stdout
+
+
+def test_boot_table_then_daemon(lab):
+    assert lab.reload(mode="vendor-block")
+    assert curl(lab) == "200"                                       # before: the full ruleset
+    os.kill(lab.state.pids["appliance"], signal.SIGTERM)
+    lab.appliance.wait(timeout=30)
+    # a reboot: no table at all, then the boot unit's command
+    assert lab.run("appl", "nft", "delete", "table", "inet", "gcsguard").returncode == 0
+    boot = lab.run("appl", sys.executable, "-m", "appliance", "firewall", "boot", "-c", lab.config_path)
+    assert boot.returncode == 0, boot.stderr
+    start = time.time()
+    try:
+        assert curl(lab) == "000"                                   # forwarded nowhere
+        assert lab.run("ctl", "curl", "-s", "-m", "2", "http://198.51.100.250/").returncode != 0
+        assert not [h for h in lab.hits(after=start) if h["addr"] in (ALLOWED, "198.51.100.250")]
+    finally:
+        lab.start_appliance()                                       # the daemon takes over
+    assert curl(lab) == "200"
