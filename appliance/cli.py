@@ -57,6 +57,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("name")
     p.set_defaults(func=cmd_lists_test)
     add_lists_ip_parser(lists, with_config)
+    p = lists.add_parser("sign", help="pack and sign a directory of lists for an offline update",
+                         description="Pack DIR's list files into OUT (tar.gz) and sign it (OUT.sig, "
+                         "Ed25519) with a key made by `gcsguard keygen`.")
+    p.add_argument("directory")
+    p.add_argument("--key", required=True, help="the list-signing private key")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_lists_sign)
+    p = with_config(lists.add_parser("update", help="apply a signed list bundle (offline update)",
+                                     description="Verify BUNDLE against the list-signing public "
+                                     "key, check every list in it, then replace the list "
+                                     "directory in one step and record it in the signed log. "
+                                     "A bad bundle changes nothing (exit 1). Reload the daemon "
+                                     "afterwards."))
+    p.add_argument("bundle")
+    p.add_argument("--pubkey", required=True, help="the list-signing public key (PEM)")
+    p.add_argument("--target", help="the directory to replace (default: the directory that holds "
+                   "the [lists] block directories, e.g. /etc/gcsguard/blocklists)")
+    p.set_defaults(func=cmd_lists_update)
     add_firewall_parser(sub, with_config)
     add_lab_parser(sub)
     p = sub.add_parser("install", help="install or upgrade on this machine (as root)",
@@ -134,6 +152,38 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lists_sign(args: argparse.Namespace) -> int:
+    from .lists.bundle import sign_bundle
+    digest = sign_bundle(args.directory, args.key, args.out)
+    print(f"signed {args.out} (sha256 {digest}); carry it with {args.out}.sig")
+    return 0
+
+
+def cmd_lists_update(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .events.clock import Clock
+    from .events.event import Event
+    from .firewall.cli import _record
+    from .lists.bundle import BundleError, apply_bundle
+    config = load_config(args.config)
+    directories = [p for p in config.lists.block if os.path.isdir(p)]
+    target = args.target or (os.path.commonpath(directories) if len(directories) > 1 else None)
+    if target is None:
+        print(f"{args.config}: give --target (the directory the bundle replaces)", file=sys.stderr)
+        return 2
+    try:
+        result = apply_bundle(args.bundle, args.pubkey, target, config.lists.max_bad_lines)
+    except BundleError as e:
+        print(f"REFUSED: {e}", file=sys.stderr)
+        return 1
+    where = _record(config, Event(type="lists.updated", stamp=Clock().stamp(), reason="offline-bundle",
+                                  source="cli", details=result))
+    print(f"updated {target}: {result['files']} lists, {result['entries']} entries "
+          f"(bundle sha256 {result['sha256'][:16]}, key {result['key_id']}); recorded {where}. "
+          "Reload the daemon: systemctl reload gcsguard")
+    return 0
+
+
 def cmd_install(args: argparse.Namespace) -> int:
     from .install import install
     return install(args.root, venv=not args.no_venv)
@@ -174,6 +224,9 @@ def policy_problems(policy: Policy) -> list[str]:
             problems.append(f"{r.path}: ... and {r.bad_lines - len(r.errors)} more bad lines")
         if r.fatal:
             problems.append(f"{r.path}: {r.fatal}")
+    if not any(r.kind == "block" and r.status == "loaded" for r in policy.reports):
+        problems.append(f"{policy.config.path}: [lists] block: no block list loaded (a directory "
+                        "is read one level deep: name vendors/, sdk/, bypass/ themselves)")
     dns = policy.config.dns
     if dns.listen and not dns.upstreams:
         problems.append(f"{policy.config.path}: [dns] upstreams: empty: only blocked names would "

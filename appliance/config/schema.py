@@ -103,7 +103,8 @@ class ApplianceSection:
 
 @dataclass(frozen=True)
 class ListsSection:
-    block: tuple[str, ...] = opt(("/etc/gcsguard/blocklists",), path=True,
+    block: tuple[str, ...] = opt(tuple(f"/etc/gcsguard/blocklists/{d}" for d in ("vendors", "sdk", "bypass")),
+                                 path=True,
                                  doc="list files, or directories of *.list/*.txt/*.hosts/*.ips")
     allow: tuple[str, ...] = opt((), path=True, doc="allowlist files: they beat the blocklists")
     max_bad_lines: int = opt(100, check=non_negative,
