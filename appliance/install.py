@@ -33,6 +33,10 @@ def paths(root: str) -> dict[str, str]:
 
 
 def install(root: str = "/", venv: bool = True, say=print) -> int:
+    missing = [d for d in ("blocklists", "systemd") if not os.path.isdir(os.path.join(SOURCE, d))]
+    if missing:
+        say(f"run install from a gcsguard source tree ({SOURCE} lacks {', '.join(missing)})")
+        return 2
     p, live = paths(root), root in ("/", "")
     if live:
         _users(say)

@@ -8,7 +8,7 @@ import sys
 
 def gcsguard(*args):
     return subprocess.run([sys.executable, "-m", "appliance", *args], capture_output=True, text=True,
-                          timeout=120)
+                          timeout=600)
 
 
 def mode(path) -> int:
@@ -48,3 +48,11 @@ def test_install_upgrade_and_uninstall_in_a_scratch_root(tmp_path):
     assert not (tmp_path / "etc" / "sysctl.d" / "90-gcsguard.conf").exists()
     assert config.read_text() == text and (etc / "keys" / "log-signing.key").exists()
     assert (tmp_path / "var" / "log" / "gcsguard" / "events-2026-11-26.000.jsonl").exists()
+
+
+def test_install_builds_the_venv_and_the_installed_command_runs(tmp_path):
+    done = gcsguard("install", "--root", str(tmp_path))
+    assert done.returncode == 1 and "installed gcsguard into" in done.stdout    # 1: config unchecked
+    installed = tmp_path / "opt" / "gcsguard" / "venv" / "bin" / "gcsguard"
+    version = subprocess.run([str(installed), "--version"], capture_output=True, text=True, timeout=60)
+    assert version.returncode == 0 and version.stdout.startswith("gcsguard ")
