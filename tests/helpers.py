@@ -113,3 +113,36 @@ def stop_all(daemons) -> None:
         if d.proc.poll() is None:
             d.proc.kill()
             d.proc.wait()
+
+
+class RecordingBus:
+    """A bus that keeps what is emitted, for unit tests of producers (pure logic only)."""
+
+    def __init__(self) -> None:
+        self.events: list[dict] = []
+
+    def emit(self, type, **fields):
+        self.events.append({"type": type, **fields})
+
+
+# A webhook receiver to run in a lab namespace: python3 -c WEBHOOK_RECEIVER OUT HOST
+# appends each POST body to OUT, one per line; webhook_posts(OUT) reads them back.
+WEBHOOK_RECEIVER = """
+import http.server, sys
+out = open(sys.argv[1], "ab", buffering=0)
+class Hook(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        out.write(self.rfile.read(int(self.headers["Content-Length"])) + b"\\n")
+        self.send_response(204); self.end_headers()
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer((sys.argv[2], 9095), Hook).serve_forever()
+"""
+
+
+def webhook_posts(path) -> list[dict]:
+    import json
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from ..config import load_config
 from ..events.event import Event
 from ..events.socket import EventSender
-from .learned import LearnedAddresses
+from .learned import LearnedAddresses, store_path
 from .nft import NftError
 
 
@@ -45,19 +45,11 @@ def add_lists_ip_parser(lists, with_config) -> None:
     p.set_defaults(func=cmd_lists_ip)
 
 
-def _render(policy, store) -> str:
-    from .allow import parse_allow
-    from .learn import AllowNames
-    from .render import render
-    allows = AllowNames([parse_allow(a) for a in policy.config.firewall.allow])
-    return render(policy.config, policy.lists, store.elements(allows))
-
-
 def _policy_and_store(path: str):
     from ..policy import load_policy
     policy = load_policy(path)
     store = LearnedAddresses(policy.config.firewall.shared_addresses)
-    store.load(os.path.join(policy.config.appliance.state_dir, "learned-addresses.json"))
+    store.load(store_path(policy.config.appliance.state_dir))
     return policy, store
 
 
@@ -115,15 +107,17 @@ def _record(config, event: Event) -> str:
 
 def cmd_show(args: argparse.Namespace) -> int:
     policy, store = _policy_and_store(args.config)
-    sys.stdout.write(_render(policy, store))
+    from .service import ruleset_text
+    sys.stdout.write(ruleset_text(policy, store))
     return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     from .nft import Nft
+    from .service import ruleset_text
     policy, store = _policy_and_store(args.config)
     try:
-        Nft().check(_render(policy, store))
+        Nft().check(ruleset_text(policy, store))
     except NftError as e:
         print(f"FAILED: the rendered ruleset: {e}", file=sys.stderr)
         return 1

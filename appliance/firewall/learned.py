@@ -14,6 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 KINDS = ("vendor", "bypass", "allow")
+STORE = "learned-addresses.json"
+
+
+def store_path(state_dir: str) -> str:
+    """Where the daemon saves the store (and `lists ip`, `firewall show`, the gate read it)."""
+    return os.path.join(state_dir, STORE)
 AllowLookup = Callable[[str], Any]     # name -> its current allowlist entry (an Allow) or None
 
 
@@ -86,6 +92,11 @@ class LearnedAddresses:
                 out["learned_allow"].append(address)
             out["learned_allow_svc"] += [(address, s) for s in sorted(services)]
         return out
+
+    def names_for(self, address: str) -> list[str]:
+        """Every name that produced `address`, whatever its kind, sorted."""
+        return sorted({n for kind in self.kinds.values() if address in kind
+                       for n in kind[address].names})
 
     def about(self, address: str) -> dict[str, dict]:
         """Provenance of one address, by kind (for `gcsguard lists ip`)."""

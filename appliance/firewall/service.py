@@ -20,7 +20,7 @@ from ..events.bus import EventBus
 from ..policy import Policy
 from .allow import parse_allow
 from .learn import AllowNames, Learner
-from .learned import KINDS, LearnedAddresses
+from .learned import KINDS, LearnedAddresses, store_path
 from .nft import Nft, NftError
 from .render import DROP_REASONS, LOG_REASONS, render
 
@@ -30,12 +30,18 @@ SAVE_EVERY = 1.0          # seconds: `lists ip` reads the saved provenance
 PRUNE_EVERY = 3600.0
 
 
+def ruleset_text(policy: Policy, store: LearnedAddresses) -> str:
+    """The ruleset for a policy and the learned addresses (allowed ports as the policy says)."""
+    allows = AllowNames([parse_allow(a) for a in policy.config.firewall.allow])
+    return render(policy.config, policy.lists, store.elements(allows))
+
+
 class FirewallService:
     def __init__(self, policy: Policy, bus: EventBus, registry: CollectorRegistry, resolve) -> None:
         fw = policy.config.firewall
         self.bus, self.policy = bus, policy
         self.nft, self._reader = Nft(), Nft(json_output=True)
-        self.state_path = os.path.join(policy.config.appliance.state_dir, "learned-addresses.json")
+        self.state_path = store_path(policy.config.appliance.state_dir)
         self.store = LearnedAddresses(fw.shared_addresses)
         self.learner = Learner(self.store, resolve, self._on_new, fw.learn_min_interval)
         self._loads = Counter("gcsguard_firewall_ruleset_loads_total",
@@ -64,10 +70,12 @@ class FirewallService:
             self.bus.emit("firewall.state_damaged", action="error", reason="unreadable",
                           details={"error": str(e), "kept_as": damaged})
         self.apply(self.policy)
+        # What an earlier daemon's table counted is not this process's: its packet log
+        # count starts at 0, and so do the exported counters (a restart, to Prometheus).
+        self._carry.clear()
 
     def check(self, policy: Policy) -> str:
-        allows = AllowNames([parse_allow(a) for a in policy.config.firewall.allow])
-        text = render(policy.config, policy.lists, self.store.elements(allows))
+        text = ruleset_text(policy, self.store)
         self.nft.check(text)
         return text
 

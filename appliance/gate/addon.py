@@ -22,7 +22,7 @@ from ..config import ConfigError
 from ..events.clock import Clock
 from ..events.event import Event
 from ..events.socket import EventSender
-from ..firewall.learned import LearnedAddresses
+from ..firewall.learned import LearnedAddresses, store_path
 from ..firewall.service import APPLIED
 from ..policy import load_policy
 from .decide import Decision, GatePolicy
@@ -67,7 +67,7 @@ class EgressGuard:
             raise ValueError(f"{policy.config.path} is not the policy the daemon applied "
                              f"({applied[:12]}): keeping the one in force")
         learned = LearnedAddresses(policy.config.firewall.shared_addresses)
-        learned.load(self._learned_path(policy))
+        learned.load(store_path(policy.config.appliance.state_dir))
         self.gate = GatePolicy(policy, learned)
         if self.sender is None or self.sender.path != policy.config.events.socket:
             self.sender = EventSender(policy.config.events.socket)
@@ -76,14 +76,10 @@ class EgressGuard:
             "config_sha256": policy.config.sha256, "lists_sha256": policy.lists.sha256,
             "mode": policy.config.firewall.mode, "learned": sum(map(len, learned.kinds.values()))})
 
-    @staticmethod
-    def _learned_path(policy) -> str:
-        return os.path.join(policy.config.appliance.state_dir, "learned-addresses.json")
-
     def _mtimes(self) -> dict[str, float]:
         policy = self.gate.policy
         state = policy.config.appliance.state_dir
-        paths = [os.path.join(state, APPLIED), self._learned_path(policy)]
+        paths = [os.path.join(state, APPLIED), store_path(state)]
         out = {}
         for path in paths:
             try:

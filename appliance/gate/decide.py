@@ -57,7 +57,7 @@ class GatePolicy:
                             else "audit-vendor", "", match.source.vendor, match.source.category)
         kind = self.learned.blocked(address) if address else None
         if kind and not (self.learned.shared_policy == "allow" and self.learned.conflict(address)):
-            names = sorted({n for a in self.learned.about(address).values() for n in a["names"]})
+            names = self.learned.names_for(address)
             verdict = self.lists.check_name(names[0]) if names else None
             vendor = verdict.block.source.vendor if verdict and verdict.block else ""
             enforced = kind == "bypass" or self.mode != "audit"

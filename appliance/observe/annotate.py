@@ -40,7 +40,7 @@ class Annotator:
         if match:
             out["vendor"], out["category"] = match.source.vendor, match.source.category
             details["list_entry"] = match.entry
-        provenance = sorted({n for about in self.learned.about(dst).values() for n in about["names"]})
+        provenance = self.learned.names_for(dst)
         if provenance:
             details["learned_names"] = provenance[:8]
         resolved = self.attribution.name_for(src, dst) if dns_attributed else None

@@ -2,25 +2,13 @@
 webhook on the management network, and both see it resolve."""
 import json
 import subprocess
-import textwrap
 
 import pytest
 
 from appliance.lab.internet import VENDOR
 from appliance.lab.topology import MGMT_HOST, ns_exec
+from tests.helpers import WEBHOOK_RECEIVER, webhook_posts
 from tests.network.test_links import wait_for
-
-RECEIVER = textwrap.dedent("""
-    import http.server, sys
-    out = open(sys.argv[1], "ab", buffering=0)
-    class Hook(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            out.write(self.rfile.read(int(self.headers["Content-Length"])) + b"\\n")
-            self.send_response(204); self.end_headers()
-        def log_message(self, *args):
-            pass
-    http.server.HTTPServer((sys.argv[2], 9095), Hook).serve_forever()
-""")
 
 
 @pytest.fixture
@@ -29,7 +17,7 @@ def receivers(lab, tmp_path):
     received = tmp_path / "webhook.jsonl"
     processes = [subprocess.Popen(ns_exec(lab.ns.mgmt, *cmd), stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL) for cmd in (
-        ["python3", "-c", RECEIVER, str(received), MGMT_HOST],
+        ["python3", "-c", WEBHOOK_RECEIVER, str(received), MGMT_HOST],
         ["prometheus-alertmanager", f"--config.file={tmp_path / 'am.yml'}",
          f"--storage.path={tmp_path / 'am'}", f"--web.listen-address={MGMT_HOST}:9093",
          "--cluster.listen-address="])]
@@ -37,8 +25,7 @@ def receivers(lab, tmp_path):
     lab.restart_appliance()
 
     def webhook() -> list[dict]:
-        return [json.loads(line) for line in received.read_text().splitlines() if line.strip()] \
-            if received.exists() else []
+        return webhook_posts(received)
 
     def alertmanager() -> list[dict]:
         out = lab.run("mgmt", "curl", "-sf", "-m", "2", f"http://{MGMT_HOST}:9093/api/v2/alerts?active=true")

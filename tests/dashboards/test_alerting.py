@@ -2,7 +2,6 @@
 appliance and evaluates gcsguard-rules.yml every second, Alertmanager (1 s group_wait)
 posts to a webhook on the management host. Quiet without vendor attempts; the vendor
 alert arrives within a bounded time once a controller tries."""
-import json
 import os
 import subprocess
 import sys
@@ -13,21 +12,10 @@ import pytest
 
 from appliance.lab.internet import VENDOR
 from appliance.lab.topology import METRICS_PORT, MGMT_APPLIANCE, ns_exec
+from tests.helpers import WEBHOOK_RECEIVER, webhook_posts
 from tests.network.test_links import wait_for
 
 RULES = os.path.join(os.path.dirname(__file__), "..", "..", "dashboards", "prometheus", "gcsguard-rules.yml")
-
-RECEIVER = textwrap.dedent("""
-    import http.server, sys
-    out = open(sys.argv[1], "ab", buffering=0)
-    class Hook(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            out.write(self.rfile.read(int(self.headers["Content-Length"])) + b"\\n")
-            self.send_response(200); self.end_headers()
-        def log_message(self, *args):
-            pass
-    http.server.HTTPServer(("127.0.0.1", 9095), Hook).serve_forever()
-""")
 
 
 @pytest.fixture
@@ -50,7 +38,7 @@ def alerting(lab, tmp_path):
         """))
     received = tmp_path / "received.jsonl"
     commands = [
-        [sys.executable, "-c", RECEIVER, str(received)],
+        [sys.executable, "-c", WEBHOOK_RECEIVER, str(received), "127.0.0.1"],
         ["prometheus-alertmanager", f"--config.file={tmp_path / 'alertmanager.yml'}",
          f"--storage.path={tmp_path / 'am'}", "--web.listen-address=127.0.0.1:9093",
          "--cluster.listen-address="],
@@ -60,10 +48,7 @@ def alerting(lab, tmp_path):
                                   stderr=subprocess.DEVNULL) for c in commands]
 
     def alerts() -> list[dict]:
-        if not received.exists():
-            return []
-        return [a for line in received.read_text().splitlines() if line.strip()
-                for a in json.loads(line)["alerts"]]
+        return [a for post in webhook_posts(received) for a in post["alerts"]]
     try:
         assert wait_for(lambda: lab.run("mgmt", "curl", "-sf", "-m", "2",
                                         "http://127.0.0.1:9090/api/v1/query?query=up").returncode == 0

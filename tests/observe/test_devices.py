@@ -2,14 +2,7 @@ import pytest
 
 from appliance.observe.devices import (Devices, InventoryError, arp_table, parse_inventory,
                                        randomized)
-
-
-class Bus:
-    def __init__(self):
-        self.events = []
-
-    def emit(self, type, **fields):
-        self.events.append({"type": type, **fields})
+from tests.helpers import RecordingBus
 
 
 def test_inventory_parsing_and_errors():
@@ -26,7 +19,7 @@ def test_inventory_parsing_and_errors():
 
 
 def test_identity_follows_the_mac_and_new_devices_are_announced_once():
-    bus = Bus()
+    bus = RecordingBus()
     devices = Devices(parse_inventory(["a4:c1:38:00:00:03 ctl-03 controller DJI"]), bus,
                       lookup=lambda ip: None)
     assert devices.identify("10.0.0.3") == ("", "")
@@ -51,7 +44,7 @@ def test_a_miss_asks_the_kernel_table_at_most_once_a_second(tmp_path):
     def lookup(ip):
         asked.append(ip)
         return arp_table(ip, str(arp))
-    devices = Devices({}, Bus(), clock=lambda: now[0], lookup=lookup)
+    devices = Devices({}, RecordingBus(), clock=lambda: now[0], lookup=lookup)
     assert devices.identify("10.0.0.3") == ("mac:a4:c1:38:00:00:03", "")
     assert devices.identify("10.0.0.4") == devices.identify("10.0.0.4") == ("", "")
     assert asked == ["10.0.0.3", "10.0.0.4"]                  # the second miss was not re-read
@@ -61,7 +54,7 @@ def test_a_miss_asks_the_kernel_table_at_most_once_a_second(tmp_path):
 
 
 def test_an_address_moves_to_its_new_device():
-    devices = Devices({}, Bus(), report_unknown=False, lookup=lambda ip: None)
+    devices = Devices({}, RecordingBus(), report_unknown=False, lookup=lambda ip: None)
     devices.learn("10.0.0.5", "a4:c1:38:00:00:05", "dhcp")
     devices.learn("10.0.0.5", "a4:c1:38:00:00:06", "dhcp")        # DHCP gave the address away
     assert devices.identify("10.0.0.5")[0] == "mac:a4:c1:38:00:00:06"

@@ -11,14 +11,7 @@ from appliance.observe.devices import Devices, parse_inventory
 from appliance.lists import load
 from appliance.packets.events import PacketEvents, five_tuple
 from appliance.packets.nflog import LoggedPacket
-
-
-class Bus:
-    def __init__(self):
-        self.events = []
-
-    def emit(self, type, **fields):
-        self.events.append({"type": type, **fields})
+from tests.helpers import RecordingBus
 
 
 def test_five_tuple_v4_and_v6():
@@ -38,7 +31,7 @@ def setup(tmp_path):
     lists = load([str(ips), str(names)], [], 5)[0]
     learned = LearnedAddresses()
     learned.observe("vendor", "api.dji.com", ["198.51.100.12"], 1.0)
-    bus = Bus()
+    bus = RecordingBus()
     devices = Devices(parse_inventory(["02:00:00:00:00:23 ctl-03 controller DJI"]), bus)
     annotator = Annotator(bus, lambda: lists, learned, Attribution(), devices)
     return bus, PacketEvents(bus, annotator, {"lo"})
