@@ -15,6 +15,7 @@ from .lab.cli import add_lab_parser
 from .lists import ListSet
 from .policy import Policy, load_policy
 from .review.cli import SUBCOMMANDS as REVIEW_SUBCOMMANDS, add_review_parser
+from .verify.cli import add_verify_parser
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
                    "the [lists] block directories, e.g. /etc/gcsguard/blocklists)")
     p.set_defaults(func=cmd_lists_update)
     add_firewall_parser(sub, with_config)
+    add_verify_parser(sub, with_config)
     add_lab_parser(sub)
     p = sub.add_parser("install", help="install or upgrade on this machine (as root)",
                        description="Install or upgrade: the venv under /opt/gcsguard, config, lists "
@@ -163,7 +165,7 @@ def cmd_lists_update(args: argparse.Namespace) -> int:
     from .config import load_config
     from .events.clock import Clock
     from .events.event import Event
-    from .firewall.cli import _record
+    from .evlog.record import record
     from .lists.bundle import BundleError, apply_bundle
     config = load_config(args.config)
     directories = [p for p in config.lists.block if os.path.isdir(p)]
@@ -176,8 +178,8 @@ def cmd_lists_update(args: argparse.Namespace) -> int:
     except BundleError as e:
         print(f"REFUSED: {e}", file=sys.stderr)
         return 1
-    where = _record(config, Event(type="lists.updated", stamp=Clock().stamp(), reason="offline-bundle",
-                                  source="cli", details=result))
+    where = record(config, [Event(type="lists.updated", stamp=Clock().stamp(), reason="offline-bundle",
+                                  source="cli", details=result)])
     print(f"updated {target}: {result['files']} lists, {result['entries']} entries "
           f"(bundle sha256 {result['sha256'][:16]}, key {result['key_id']}); recorded {where}. "
           "Reload the daemon: systemctl reload gcsguard")

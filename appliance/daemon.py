@@ -69,6 +69,10 @@ class Appliance:
             from .alerts.service import AlertService
             self.alerts = AlertService(config, self.bus, self.registry)
         self.holder = PolicyHolder(policy, self.bus, self.registry)
+        if config.verify.enabled:
+            from .verify.metrics import VerifyCollector
+            from .verify.run import results_path
+            self.registry.register(VerifyCollector(results_path(config)))
         self.firewall = self.observation = self.dhcp = None
         if with_firewall and config.firewall.enabled:
             self._network_parts(config)

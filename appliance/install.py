@@ -18,9 +18,13 @@ from .evlog import signing
 
 PACKAGE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.dirname(PACKAGE)
-UNITS = ("gcsguard-firewall-boot.service", "gcsguard.service", "gcsguard-gate.service")
+UNITS = ("gcsguard-firewall-boot.service", "gcsguard.service", "gcsguard-gate.service",
+         "gcsguard-verify.service", "gcsguard-verify.timer")
 USERS = (("gcsguard", "gcsguard"), ("gcsguard-gate", "gcsguard"))
-FORWARDING = "net.ipv4.ip_forward = 1\nnet.ipv6.conf.all.forwarding = 1\n"
+# Forwarding; and a deeper datagram queue on the local event socket (the kernel's default
+# of 10 would make the gate drop events during a burst of connections).
+FORWARDING = ("net.ipv4.ip_forward = 1\nnet.ipv6.conf.all.forwarding = 1\n"
+              "net.unix.max_dgram_qlen = 1024\n")
 
 
 def paths(root: str) -> dict[str, str]:
@@ -84,7 +88,8 @@ def uninstall(root: str = "/", say=print) -> int:
     """Removes the package's files; keeps config, lists, keys, logs and state (evidence)."""
     p = paths(root)
     if root in ("/", "") and os.path.isdir("/run/systemd/system"):
-        subprocess.run(["systemctl", "disable", "--now", "gcsguard.service", "gcsguard-gate.service"],
+        subprocess.run(["systemctl", "disable", "--now", "gcsguard.service", "gcsguard-gate.service",
+                        "gcsguard-verify.timer"],
                        check=False)
     for unit in UNITS:
         path = os.path.join(p["units"], unit)
@@ -131,5 +136,5 @@ def _systemctl(hold_back: bool, say) -> None:
     if hold_back:
         say("units installed; gcsguard.service not enabled until the config checks")
         return
-    subprocess.run(["systemctl", "enable", "--now", "gcsguard.service", "gcsguard-gate.service"],
-                   check=True)
+    subprocess.run(["systemctl", "enable", "--now", "gcsguard.service", "gcsguard-gate.service",
+                    "gcsguard-verify.timer"], check=True)

@@ -9,7 +9,7 @@ import asyncio
 
 from prometheus_client import CollectorRegistry, Counter
 
-from .events.event import Event
+from .events.event import PROBE_DEVICE, Event
 
 # Which events are egress attempts, and at which layer gcsguard saw them.
 LAYERS = {"dns.query": "dns", "dns.bypass": "dns", "egress.blocked": "ip", "egress.audit": "ip",
@@ -18,6 +18,8 @@ LAYERS = {"dns.query": "dns", "dns.bypass": "dns", "egress.blocked": "ip", "egre
 
 
 def is_attempt(event: Event) -> bool:
+    if event.device_id == PROBE_DEVICE:
+        return False                                      # gcsguard verify's own traffic
     if event.type == "dns.query":
         return event.action in ("block", "log")          # a vendor or bypass lookup
     if event.type == "egress.flow":

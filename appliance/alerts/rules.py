@@ -25,7 +25,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..events.event import Event
+from ..events.event import PROBE_DEVICE, Event
 
 FIELDS = ("type", "action", "reason", "device_id", "device_name", "device_ip", "name", "vendor",
           "category", "source")
@@ -47,6 +47,8 @@ class Rule:
     summary: str = ""
 
     def matches(self, event: Event) -> bool:
+        if event.device_id == PROBE_DEVICE and "device_id" not in self.match:
+            return False          # the verification probe's attempts are not a device's
         return all(any(fnmatch.fnmatchcase(str(getattr(event, k)), p) for p in patterns)
                    for k, patterns in self.match.items())
 

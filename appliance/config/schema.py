@@ -276,6 +276,47 @@ class EvidenceSection:
     max_total_bytes: int = opt(1 << 30, check=positive, doc="oldest files are deleted beyond this")
 
 
+def addresses(values: tuple[str, ...]) -> str | None:
+    import ipaddress
+    for v in values:
+        try:
+            ipaddress.ip_address(v)
+        except ValueError:
+            return f"{v!r} is not an IP address"
+    return None
+
+
+@dataclass(frozen=True)
+class VerifySection:
+    enabled: bool = opt(True, doc="the probe's interface is part of the LAN in the ruleset; "
+                        "`gcsguard verify` (and its timer) may run")
+    probe_netns: str = opt("gcsguard-probe", check=interface_names,
+                           doc="network namespace the probe runs in, made and removed per run")
+    probe_interface: str = opt("gcsprobe0", check=interface_names,
+                               doc="the appliance's end of the probe's link: a LAN interface")
+    probe_address: str = opt("10.255.255.2", check=lambda v: addresses((v,)),
+                             doc="the probe's IPv4 (/32, routed on its link): must be in [dns] clients")
+    probe_address6: str = opt("fd00:ffff:ffff::2", check=lambda v: addresses((v,)))
+    vendor_name: str = opt("mydjiflight.dji.com", doc="a name the block lists sinkhole")
+    cname_name: str = opt("", doc="a non-listed name whose CNAME chain reaches a vendor ('' skips)")
+    vendor_address: str = opt("", check=lambda v: addresses((v,)) if v else None,
+                              doc="a vendor address; '' takes one the appliance learned")
+    foreign_resolver: str = opt("8.8.8.8", check=lambda v: addresses((v,)),
+                                doc="a public resolver: plain DNS and DoT to it are tried")
+    doh_address: str = opt("1.1.1.1", check=lambda v: addresses((v,)), doc="a DoH resolver's address")
+    httpdns_address: str = opt("203.107.1.1", check=lambda v: addresses((v,)),
+                               doc="an HTTPDNS service's address")
+    ipv6_address: str = opt("2001:4860:4860::8888", check=lambda v: addresses((v,)),
+                            doc="any IPv6 destination (with [network] ipv6 = off)")
+    allowed_url: str = opt("", doc="the positive control: an https:// URL the policy allows. "
+                           "Required: a run without it cannot pass")
+    ca_file: str = opt("", path=True, doc="CA bundle for allowed_url ('' = the system's)")
+    results_file: str = opt("", path=True, doc="the last run's results, for /metrics "
+                            "('' = state_dir/verify.json)")
+    event_timeout: float = opt(5.0, check=positive,
+                               doc="seconds to wait for an attempt's record to reach the log")
+
+
 @dataclass(frozen=True)
 class Config:
     appliance: ApplianceSection = ApplianceSection()
@@ -290,6 +331,7 @@ class Config:
     evidence: EvidenceSection = EvidenceSection()
     gate: GateSection = GateSection()
     alerts: AlertsSection = AlertsSection()
+    verify: VerifySection = VerifySection()
     path: str = ""            # the file it came from
     sha256: str = ""          # of that file's bytes: which policy was in force
 

@@ -17,6 +17,8 @@ SCHEMA_VERSION = 1
 
 # Closed vocabularies: metrics use these as labels, so they must stay bounded.
 ACTIONS = frozenset({"allow", "block", "redirect", "log", "info", "error"})
+# The device_id of the verification probe's traffic (gcsguard verify): never a device's attempt.
+PROBE_DEVICE = "probe"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +35,7 @@ class Event:
     stamp: Stamp
     action: str = "info"            # one of ACTIONS
     reason: str = ""                # short bounded code, e.g. "vendor-list", "bypass", "parse-error"
-    device_id: str = ""             # "mac:aa:bb:cc:dd:ee:ff", "appliance", or "" when unknown
+    device_id: str = ""             # "mac:aa:bb:cc:dd:ee:ff", "appliance", "probe", or "" when unknown
     device_name: str = ""           # from the configured inventory
     device_ip: str = ""             # an attribute only: DHCP reuses addresses
     name: str = ""                  # the domain/host the attempt was about, if any

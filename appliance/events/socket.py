@@ -74,20 +74,21 @@ class EventSocketServer:
 
 
 class EventSender:
-    """Non-blocking sender for other processes; counts what it could not deliver."""
+    """Sender for other processes; counts what it could not deliver. Non-blocking (the
+    gate); a command may give `timeout` to wait out a full receive queue instead."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, timeout: float | None = None) -> None:
         self.path = path
         self.sent = 0
         self.unsent = 0
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self._sock.setblocking(False)
+        self._sock.settimeout(timeout or 0.0)
 
     def send(self, event: Event) -> bool:
         data = event.to_json().encode()
         try:
             self._sock.sendto(data, self.path)
-        except OSError:   # daemon down (ENOENT/ECONNREFUSED) or busy (EAGAIN): never wait
+        except OSError:   # daemon down (ENOENT/ECONNREFUSED) or busy (EAGAIN, timeout)
             self.unsent += 1
             return False
         self.sent += 1

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 
 from ..config import load_config
 from ..events.event import Event
-from ..events.socket import EventSender
+from ..evlog.record import record
 from .learned import LearnedAddresses, store_path
 from .nft import NftError
 
@@ -78,31 +78,9 @@ def cmd_open(args: argparse.Namespace) -> int:
                   details={"table": f"inet {config.firewall.table}", "existed": existed,
                            "why": args.reason, "user": os.environ.get("SUDO_USER") or
                            os.environ.get("USER", "")})
-    where = _record(config, event)
+    where = record(config, [event])
     print(f"table inet {config.firewall.table} removed: the network is OPEN (recorded {where})")
     return 0
-
-
-def _record(config, event: Event) -> str:
-    """Through the daemon's socket; if it is not running, appended to the log directly."""
-    sender = EventSender(config.events.socket)
-    try:
-        if sender.send(event):
-            return "by the daemon"
-    finally:
-        sender.close()
-    from ..events.clock import Clock
-    from ..evlog import signing
-    from ..evlog.writer import LogMetrics, LogWriter
-    from prometheus_client import CollectorRegistry
-    writer = LogWriter(config.log.directory, signing.load_private(config.log.signing_key_file),
-                       config.appliance.station, Clock(), LogMetrics(CollectorRegistry()))
-    writer.open()
-    try:
-        writer.write([event])
-    finally:
-        writer.close()
-    return f"in {config.log.directory}"
 
 
 def cmd_show(args: argparse.Namespace) -> int:

@@ -31,6 +31,13 @@ def nft_name(reason: str) -> str:
     return reason.replace("-", "_")
 
 
+def lan_interfaces(config: Config) -> tuple[str, ...]:
+    """The LAN's interfaces, and the verification probe's link: its traffic must take the
+    controllers' path through every chain."""
+    probe = (config.verify.probe_interface,) if config.verify.enabled else ()
+    return (*config.network.lan_interfaces, *probe)
+
+
 def address_kind(category: str) -> str:
     return "bypass" if category in BYPASS_CATEGORIES else "vendor"
 
@@ -44,7 +51,7 @@ def render(config: Config, lists: ListSet, learned: Mapping[str, Iterable[str]] 
         if source.kind == "block":
             static[address_kind(source.category)].append(network)
     allows = [parse_allow(a) for a in fw.allow]
-    lan = set_of(net.lan_interfaces)
+    lan = set_of(lan_interfaces(config))
     wan = f'"{net.wan_interface}"'
     dns_port = listen_port(config.dns.listen, 53)
 

@@ -26,7 +26,8 @@ class Lab:
         self.ns = Namespaces(prefix)
         self.state = LabState(prefix, self.directory)
         self.settings = {"mode": "isolate", "allow": list(DEFAULT_ALLOW), "ipv6": "off", "quic": False,
-                         "serve_dhcp": False, "gate": True, "alerts": False}
+                         "serve_dhcp": False, "gate": True, "alerts": False,
+                         "probe_netns": self.ns.probe}
         self.appliance: subprocess.Popen | None = None
         self._gate_seen = 0
 
@@ -186,6 +187,15 @@ scrape_configs:
                 return
             time.sleep(0.1)
         raise LabError("the gate did not take the new policy within 15 s")
+
+    def verify(self) -> tuple[int, dict]:
+        """`gcsguard verify` in the appliance's namespace: (exit status, its results)."""
+        proc = self.run("appl", sys.executable, "-m", "appliance", "verify", "-c", self.config_path,
+                        "--json", timeout=120)
+        try:
+            return proc.returncode, json.loads(proc.stdout)
+        except ValueError:
+            raise LabError(f"gcsguard verify: exit {proc.returncode}: {proc.stderr.strip()}") from None
 
     # --- looking inside -----------------------------------------------------------------
     def run(self, role: str, *cmd: str, timeout: float = 15.0) -> subprocess.CompletedProcess:

@@ -5,7 +5,7 @@ import json
 import os
 
 from . import topology
-from .internet import HTTPDNS, PUBLIC_RESOLVER, UPSTREAM_DNS
+from .internet import ALLOWED_V6, HTTPDNS, PUBLIC_RESOLVER, UPSTREAM_DNS, VENDOR
 from .topology import LabError
 
 REPO_LISTS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
@@ -27,6 +27,16 @@ window = 5
 cooldown = 5
 severity = "warning"
 summary = "{device_name} tried to reach {vendor} ({reason})"
+
+[[rule]]
+name = "isolation-check-failed"
+match = {type = ["verify.check"], action = "error"}
+group_by = ["reason"]
+threshold = 1
+window = 5
+cooldown = 5
+severity = "critical"
+summary = "isolation check {reason} failed"
 """
 
 
@@ -60,7 +70,7 @@ drop_report_interval = 5
 listen = ["{topology.MGMT_APPLIANCE}:{topology.METRICS_PORT}"]
 [dns]
 listen = ["{topology.LAN_V4}:53", "[{topology.LAN_V6}]:53"]
-clients = ["10.70.0.0/24", "fd00:70::/64"]
+clients = ["10.70.0.0/24", "{topology.PROBE_V4}/32", "fd00:70::/64"]
 upstreams = ["{UPSTREAM_DNS}:53"]
 min_ttl = 0
 [network]
@@ -82,6 +92,19 @@ flow_progress_interval = 2.0
 rules_file = "{'alert-rules.toml' if settings['alerts'] else ''}"
 alertmanager_url = "http://{topology.MGMT_HOST}:9093"
 webhook_url = "http://{topology.MGMT_HOST}:9095/"
+[verify]
+probe_netns = "{settings['probe_netns']}"
+probe_address = "{topology.PROBE_V4}"
+vendor_name = "mydjiflight.dji.com"
+cname_name = "telemetry.allowed.example"
+vendor_address = "{VENDOR}"
+foreign_resolver = "{PUBLIC_RESOLVER}"
+doh_address = "{PUBLIC_RESOLVER}"
+httpdns_address = "{HTTPDNS}"
+ipv6_address = "{ALLOWED_V6}"
+allowed_url = "https://www.allowed.example/"
+ca_file = "ca.pem"
+event_timeout = 3.0
 [gate]
 enabled = {str(settings['gate']).lower()}
 uid = {GATE_UID}

@@ -24,6 +24,7 @@ from .internet import ADDRESSES
 LAN_V4, LAN_V6 = "10.70.0.1", "fd00:70::1"
 CONTROLLER_V4, CONTROLLER_V6 = "10.70.0.23", "fd00:70::23"
 CONTROLLER_MAC = "00:00:5e:00:53:23"      # RFC 7042's documentation range, a fixed identity
+PROBE_V4 = "10.70.255.2"                  # gcsguard verify's probe (its own netns, made per run)
 MGMT_APPLIANCE, MGMT_HOST = "10.71.0.1", "10.71.0.2"
 WAN_V4, WAN_GW_V4, WAN_V6, WAN_GW_V6 = "192.0.2.130", "192.0.2.129", "2001:db8:ffff::2", "2001:db8:ffff::1"
 METRICS_PORT = 9253
@@ -35,7 +36,9 @@ CONNTRACK_SYSCTLS = {"net.netfilter.nf_conntrack_udp_timeout": 3,
                      "net.netfilter.nf_conntrack_tcp_timeout_close_wait": 5,
                      "net.netfilter.nf_conntrack_tcp_timeout_fin_wait": 5,
                      "net.netfilter.nf_conntrack_tcp_timeout_syn_sent": 5,
-                     "net.netfilter.nf_conntrack_acct": 1}
+                     "net.netfilter.nf_conntrack_acct": 1,
+                     # as the deployment's sysctl.d: room for bursts on the event socket
+                     "net.unix.max_dgram_qlen": 1024}
 
 
 class LabError(Exception):
@@ -56,6 +59,11 @@ class Namespaces:
 
     def all(self) -> list[str]:
         return [self.ctl, self.appl, self.inet, self.mgmt]
+
+    @property
+    def probe(self) -> str:
+        """Made and removed by each `gcsguard verify` run in the appliance; teardown checks."""
+        return f"{self.prefix}-probe"
 
 
 @dataclass
@@ -171,7 +179,7 @@ def teardown(state: LabState) -> list[str]:
             except ProcessLookupError:
                 pass
             problems.append(f"{name} (pid {pid}) needed SIGKILL")
-    for ns in Namespaces(state.prefix).all():
+    for ns in [*Namespaces(state.prefix).all(), Namespaces(state.prefix).probe]:
         if os.path.isdir(f"/etc/netns/{ns}"):
             shutil.rmtree(f"/etc/netns/{ns}")
         result = ip("netns", "del", ns, check=False)

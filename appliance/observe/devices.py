@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Callable, NamedTuple
 
 from ..events.bus import EventBus
+from ..events.event import PROBE_DEVICE
 
 
 class InventoryError(ValueError):
@@ -70,6 +71,11 @@ def arp_table(ip: str, path: str = "/proc/net/arp") -> str | None:
     return None
 
 
+# The verification probe's link (gcsguard verify) always uses this locally administered MAC:
+# its records get device_id PROBE_DEVICE so they never count as a device's attempt.
+PROBE_MAC = "02:67:63:73:00:01"
+
+
 class Devices:
     """IP -> MAC -> (device_id, device_name); announces every MAC it sees for the first time."""
 
@@ -89,6 +95,8 @@ class Devices:
             mac = self._look_up(ip)
         if mac is None:
             return "", ""
+        if mac == PROBE_MAC:
+            return PROBE_DEVICE, "verification-probe"
         known = self.inventory.get(mac)
         return f"mac:{mac}", known.name if known else ""
 
@@ -120,6 +128,8 @@ class Devices:
         device.ips.add(ip)
 
     def _announce(self, mac: str, ip: str, how: str) -> None:
+        if mac == PROBE_MAC:
+            return
         known = self.inventory.get(mac)
         details = {"mac": mac, "ip": ip, "how": how, "randomized_mac": randomized(mac)}
         if known:

@@ -15,6 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from ..config import Config
 from ..events.bus import EventBus
+from ..firewall.render import lan_interfaces
 from ..packets.events import PacketEvents
 from ..packets.nflog import NflogMetrics, NflogReader
 from .annotate import Annotator
@@ -42,7 +43,7 @@ class Observation:
         e = config.evidence
         self.evidence = PcapStore(e.pcap_directory, e.max_file_bytes, e.max_total_bytes, lambda gone:
                                   bus.emit("evidence.pruned", reason="budget", details={"files": gone}))
-        self.packets = PacketEvents(bus, self.annotator, set(config.network.lan_interfaces),
+        self.packets = PacketEvents(bus, self.annotator, set(lan_interfaces(config)),
                                     self.evidence, lambda ip: ip in self.local)
         self.nflog = NflogReader(config.firewall.log_group)
         NflogMetrics(self.nflog, registry)
