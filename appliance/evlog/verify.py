@@ -49,9 +49,11 @@ class _Record:
 
 
 def verify(directory: str, pubkey: Ed25519PublicKey | None = None,
-           checkpoints_path: str | None = None) -> Report:
+           checkpoints_path: str | None = None, anchor: tuple[int, str] | None = None) -> Report:
+    """`anchor`: (n, prev) where an excerpt of the chain is known to start (an export's
+    signed manifest says so); without it a log must start at the genesis or a log.pruned."""
     report = Report()
-    by_n = _verify_chain(directory, report)
+    by_n = _verify_chain(directory, report, anchor)
     if pubkey is None and os.path.exists(os.path.join(directory, "pubkey.pem")):
         pubkey = signing.load_public(os.path.join(directory, "pubkey.pem"))
         report.notes.append("checkpoint signatures checked with the log's own pubkey.pem: this "
@@ -61,7 +63,8 @@ def verify(directory: str, pubkey: Ed25519PublicKey | None = None,
     return report
 
 
-def _verify_chain(directory: str, report: Report) -> dict[int, _Record]:
+def _verify_chain(directory: str, report: Report,
+                  anchor: tuple[int, str] | None = None) -> dict[int, _Record]:
     files = chain.log_files(directory)
     report.files = len(files)
     by_n: dict[int, _Record] = {}
@@ -98,8 +101,9 @@ def _verify_chain(directory: str, report: Report) -> dict[int, _Record]:
             if expected_n is None:
                 if (n, prev) != (1, chain.GENESIS):
                     start = (n, prev)
-                    report.notes.append(f"{where}: log starts at record {n}; records before it "
-                                        "must have been pruned")
+                    if start != anchor:
+                        report.notes.append(f"{where}: log starts at record {n}; records "
+                                            "before it must have been pruned")
             elif n > expected_n:
                 later = _find_n(directory, files, expected_n)
                 if later:
@@ -132,7 +136,9 @@ def _verify_chain(directory: str, report: Report) -> dict[int, _Record]:
             report.records += 1
             report.last_n = n
             report.first_n = report.first_n or n
-    if start is not None and pruned_heads.get(start[0] - 1) != start[1]:
+    if start is not None and start == anchor:
+        report.notes.append(f"the excerpt starts at record {start[0]}, as its manifest says")
+    elif start is not None and pruned_heads.get(start[0] - 1) != start[1]:
         report.problems.append(Problem("deleted", by_n[start[0]].where,
             f"the log starts at record {start[0]} but no log.pruned record accounts for "
             f"records 1..{start[0] - 1}"))
