@@ -17,14 +17,16 @@ LAYERS = {"dns.query": "dns", "dns.bypass": "dns", "egress.blocked": "ip", "egre
           "http.decision": "http", "tcp.decision": "tcp"}
 
 
-def is_attempt(event: Event) -> bool:
-    if event.device_id == PROBE_DEVICE:
-        return False                                      # gcsguard verify's own traffic
-    if event.type == "dns.query":
-        return event.action in ("block", "log")          # a vendor or bypass lookup
-    if event.type == "egress.flow":
-        return event.reason == "new"                      # one per allowed connection
-    return event.type in LAYERS
+def attempt_layer(type: str, action: str, reason: str, device_id: str) -> str | None:
+    """The layer an egress attempt was seen at; None if the record is not one (also used
+    by the offline report, on log records)."""
+    if device_id == PROBE_DEVICE:
+        return None                                       # gcsguard verify's own traffic
+    if type == "dns.query" and action not in ("block", "log"):
+        return None                                       # only vendor or bypass lookups
+    if type == "egress.flow" and reason != "new":
+        return None                                       # one per allowed connection
+    return LAYERS.get(type)
 
 
 async def count_events(queue: "asyncio.Queue[Event]", registry: CollectorRegistry) -> None:
@@ -37,6 +39,7 @@ async def count_events(queue: "asyncio.Queue[Event]", registry: CollectorRegistr
     while True:
         event = await queue.get()
         total.labels(event.type, event.action).inc()
-        if is_attempt(event):
-            attempts.labels(LAYERS[event.type], event.action, event.reason, event.vendor,
+        layer = attempt_layer(event.type, event.action, event.reason, event.device_id)
+        if layer:
+            attempts.labels(layer, event.action, event.reason, event.vendor,
                             event.device_name or "unknown").inc()

@@ -90,6 +90,21 @@ def add_review_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("bundle")
     p.add_argument("--pubkey", help="the appliance's public key (PEM), from a copy kept elsewhere")
     p.set_defaults(func=cmd_verify_bundle)
+    p = rsub.add_parser("report", help="the isolation report for a period (HTML, and PDF)",
+                        description="State whether no data left to vendor endpoints in a period, "
+                        "what backs it (verification runs, log continuity, policy hashes), the "
+                        "attempts by vendor, layer and device with charts, notable events, and "
+                        "everything that weakens the claim. SOURCE is a log directory or an "
+                        "exported bundle (checked first). Exit 0 if the claim holds (with or "
+                        "without reservations), 1 if not.")
+    p.add_argument("source", help="a log directory or a bundle from `review export`")
+    p.add_argument("--from", dest="since", type=_time, help="default: the bundle's period, or all")
+    p.add_argument("--to", dest="until", type=_time)
+    p.add_argument("--pubkey", help="trusted public key (PEM)")
+    p.add_argument("--station", default="", help="default: from the bundle or the checkpoints")
+    p.add_argument("--out", required=True, help="the HTML file to write")
+    p.add_argument("--pdf", help="also print it to this PDF (needs Chromium)")
+    p.set_defaults(func=cmd_report)
 
 
 def _time(text: str) -> float:
@@ -180,3 +195,38 @@ def cmd_verify_bundle(args: argparse.Namespace) -> int:
         print(f"BROKEN: {problem}")
     print(f"{'INTACT' if report.ok else 'NOT INTACT'}: {args.bundle}")
     return 0 if report.ok else 1
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import json
+    import tempfile
+    from .bundle import verify_bundle
+    from .report import facts_for, render, to_pdf
+    pubkey = signing.load_public(args.pubkey) if args.pubkey else None
+    with tempfile.TemporaryDirectory() as unpacked:
+        checked, directory, station, period = None, args.source, args.station, (None, None)
+        if os.path.isfile(args.source):
+            checked = verify_bundle(args.source, pubkey, keep=unpacked)
+            directory, m = os.path.join(unpacked, "log"), checked.manifest
+            station, period = station or m.get("station", ""), (m.get("from"), m.get("to"))
+        if not station:
+            try:
+                with open(os.path.join(directory, "checkpoints.jsonl")) as f:
+                    station = json.loads(f.readline())["station"]
+            except (OSError, ValueError, KeyError):
+                station = "unknown"
+        since = args.since if args.since is not None else period[0] or 0.0
+        until = args.until if args.until is not None else period[1] or datetime.now(timezone.utc).timestamp()
+        facts = facts_for(directory, station, since, until, pubkey, checked)
+    with open(args.out, "w") as f:
+        f.write(render(facts))
+    print(f"{args.out}: {facts.verdict} ({len(facts.weakening)} reservations, "
+          f"{len(facts.runs)} verification runs, {sum(facts.attempts.values())} attempts)")
+    if args.pdf:
+        try:
+            to_pdf(args.out, args.pdf)
+            print(f"{args.pdf}: printed by Chromium")
+        except (FileNotFoundError, RuntimeError) as e:
+            print(f"no PDF: {e}", file=sys.stderr)
+            return 2
+    return 0 if facts.verdict.startswith("supported") else 1

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from ..events.event import PROBE_DEVICE
 from .query import device_label
 
 DEVICE_COLUMNS = ("device", "name", "mac", "ips", "first_seen", "last_seen", "dns", "blocked",
@@ -17,7 +18,9 @@ DEVICE_TYPES = ("dns.", "egress.", "bypass.", "dhcp.lease", "device.")
 
 
 def _is_device_record(r: dict[str, Any]) -> bool:
-    return bool(r.get("device_ip") or r.get("device_id")) and r.get("type", "").startswith(DEVICE_TYPES)
+    """A device's own record: not the appliance's work, nor the verification probe's."""
+    return (bool(r.get("device_ip") or r.get("device_id")) and r.get("device_id") != PROBE_DEVICE
+            and r.get("type", "").startswith(DEVICE_TYPES))
 
 
 def devices(rows: Iterable[dict[str, Any]], inventory: dict | None = None) -> list[dict[str, Any]]:

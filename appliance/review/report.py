@@ -1,0 +1,136 @@
+"""`gcsguard review report`: the isolation report for a period, as one self-contained HTML
+page (charts inlined as SVG), and a PDF printed by headless Chromium where it is installed.
+
+Everything from the log is escaped: query names and SNI come from the devices.
+"""
+from __future__ import annotations
+
+import datetime
+import os
+import shutil
+import subprocess
+import tempfile
+from html import escape
+
+from .. import __version__
+from ..evlog.verify import verify
+from . import charts
+from .facts import Facts, gather
+from .query import records
+
+VERDICTS = {
+    "supported": ("The claim holds", "#2e7d32"),
+    "supported with reservations": ("The claim holds, with the reservations listed below", "#ef6c00"),
+    "unsupported": ("The claim cannot be made: the log is not intact", "#c62828"),
+    "contradicted": ("The claim does NOT hold: vendor traffic was let through", "#c62828"),
+}
+CSS = """body{font-family:sans-serif;max-width:60em;margin:2em auto;color:#222}
+h1{font-size:1.5em}h2{font-size:1.2em;border-bottom:1px solid #ccc;margin-top:2em}
+.claim{border-left:6px solid;padding:.6em 1em;background:#f6f6f6}
+table{border-collapse:collapse;margin:.5em 0;font-size:.9em}
+th{background:#dde4ee;text-align:left}th,td{border:1px solid #bbb;padding:.2em .5em}
+li{margin:.3em 0}.muted{color:#666}"""
+
+
+def _utc(t: float) -> str:
+    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _table(headers: list[str], rows: list[list]) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body or '<tr><td colspan=99>none</td></tr>'}</table>"
+
+
+def facts_for(directory: str, station: str, since: float, until: float, pubkey=None,
+              bundle_report=None) -> Facts:
+    log = verify(directory, pubkey)
+    problems = [str(p) for p in log.problems] + list(bundle_report.problems if bundle_report else [])
+    integrity = {"ok": not problems, "problems": problems, "records": log.records,
+                 "first_n": log.first_n, "last_n": log.last_n, "checkpoints": log.checkpoints_ok,
+                 "notes": log.notes + list(bundle_report.notes if bundle_report else [])}
+    return gather(records(directory), station, since, until, integrity)
+
+
+def render(f: Facts) -> str:
+    title, color = VERDICTS[f.verdict]
+    devices = sorted(f.devices)
+    passed = [r for r in f.runs if r.get("passed")]
+    parts = [
+        f"<h1>Isolation report: station {escape(f.station)}</h1>",
+        f"<p class=muted>{_utc(f.since)} to {_utc(f.until)}; {f.records} log records; "
+        f"made by gcsguard {__version__} on {_utc(datetime.datetime.now().timestamp())}</p>",
+        f"<div class=claim style='border-color:{color}'><p><b>Claim:</b> no data left to vendor "
+        f"endpoints from these devices ({escape(', '.join(devices) or 'none seen')}) between "
+        f"{_utc(f.since)} and {_utc(f.until)}.</p><p style='color:{color}'><b>{escape(title)}.</b></p></div>",
+        "<h2>What backs it</h2>",
+        f"<p><b>Verification:</b> {len(f.runs)} runs, {len(passed)} passed"
+        + (f"; last pass {escape(passed[-1]['time'])}" if passed else "") + ".</p>",
+        _table(["time", "passed", "failed checks", "mode"],
+               [[r["time"], "yes" if r.get("passed") else "NO", ", ".join(r.get("failed", [])),
+                 r.get("mode", "")] for r in f.runs[-20:]]),
+        f"<p><b>Log continuity:</b> {'intact' if f.integrity.get('ok') else 'NOT INTACT'}: "
+        f"records {f.integrity.get('first_n')}..{f.integrity.get('last_n')}, "
+        f"{f.integrity.get('checkpoints')} signed checkpoints match.</p>",
+        "<ul>" + "".join(f"<li>{escape(p)}</li>" for p in f.integrity.get("problems", [])) + "</ul>",
+        "<p><b>Policy in force</b> (hashes from the load records):</p>",
+        _table(["time", "record", "sha256", "mode"],
+               [[p["time"], p["type"], p["sha256"], p["mode"]] for p in f.policy]),
+        "<h2>What weakens it</h2>",
+        "<ul>" + ("".join(f"<li>{escape(w)}</li>" for w in f.weakening) or "<li>nothing</li>") + "</ul>",
+    ]
+    if f.let_through:
+        parts += ["<h2>Vendor traffic let through</h2>", _table(
+            ["time", "device", "type", "vendor", "name", "destination"],
+            [[r["time"], r.get("device_name") or r.get("device_id", ""), r["type"], r.get("vendor", ""),
+              r.get("name", ""), (r.get("details") or {}).get("dst", "")] for r in f.let_through[:200]])]
+    parts += ["<h2>Attempts</h2>"]
+    if f.attempts:
+        parts += [charts.by_vendor(f.attempts), charts.over_time(f.hourly), charts.by_device(f.devices)]
+    by_vendor: dict = {}
+    for (vendor, layer, device, outcome), n in f.attempts.items():
+        row = by_vendor.setdefault(vendor, {"blocked": 0, "let through": 0, "layers": set(), "devices": set()})
+        row[outcome] += n
+        row["layers"].add(layer)
+        row["devices"].add(device)
+    parts += [_table(["vendor", "blocked", "let through", "layers", "devices"],
+                     [[v, r["blocked"], r["let through"], ", ".join(sorted(r["layers"])),
+                       ", ".join(sorted(r["devices"]))] for v, r in sorted(by_vendor.items())]),
+              "<h2>Devices</h2>",
+              _table(["device", "first seen", "last seen", "blocked", "let through"],
+                     [[d, v["first"], v["last"], v["blocked"], v["let_through"]]
+                      for d, v in sorted(f.devices.items())]),
+              "<h2>Notable events</h2>",
+              f"<p class=muted>Bypass attempts, direct-IP connections and unknown devices: "
+              f"{f.notable_total} in all{', the first 200 shown' if f.notable_total > 200 else ''}.</p>",
+              _table(["time", "device", "type", "reason", "name", "destination"],
+                     [[r["time"], r.get("device_name") or r.get("device_id") or r.get("device_ip", ""),
+                       r["type"], r.get("reason", ""), r.get("name", ""),
+                       (r.get("details") or {}).get("dst", "")] for r in f.notable])]
+    return (f"<!DOCTYPE html><html><head><meta charset=utf-8><title>Isolation report "
+            f"{escape(f.station)}</title><style>{CSS}</style></head><body>{''.join(parts)}</body></html>")
+
+
+def chromium() -> str | None:
+    return next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome"))
+                 if p), None)
+
+
+def headless(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Chromium without a display, a profile of its own, and no calls home."""
+    browser = chromium()
+    if browser is None:
+        raise FileNotFoundError("no Chromium installed (apt install chromium)")
+    with tempfile.TemporaryDirectory() as profile:
+        return subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu",
+                               "--disable-quic", "--no-first-run", "--disable-background-networking",
+                               "--disable-component-update", "--disable-sync",
+                               f"--user-data-dir={profile}", *args],
+                              capture_output=True, text=True, timeout=timeout)
+
+
+def to_pdf(html_path: str, pdf_path: str) -> None:
+    result = headless("--no-pdf-header-footer", f"--print-to-pdf={os.path.abspath(pdf_path)}",
+                      f"file://{os.path.abspath(html_path)}")
+    if not os.path.exists(pdf_path):
+        raise RuntimeError(f"Chromium made no PDF: {result.stderr.strip()[-300:]}")
