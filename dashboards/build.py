@@ -65,6 +65,11 @@ def overview() -> Dashboard:
                              "{{instance}}"))
             .with_panel(stat("Learned vendor addresses",
                              f'sum(gcsguard_firewall_learned_addresses{{kind="vendor",{I}}})'))
+            .with_panel(stat("Last full verification pass, ago",
+                             f"time() - max by (instance) (gcsguard_isolation_last_pass_timestamp_seconds{{{I}}})",
+                             "{{instance}}", "s"))
+            .with_panel(stat("Isolation checks failing (gcsguard verify)",
+                             f"count(gcsguard_isolation_check_passed{{{I}}} == 0) or vector(0)"))
             .with_row(Row("Blocked attempts"))
             .with_panel(series("Blocked attempts by vendor and layer",
                                f'sum by (vendor, layer) (rate(gcsguard_egress_attempts_total{{action="block",{I}}}[$__rate_interval]))',

@@ -109,6 +109,7 @@ def substitute(expr: str) -> str:
 
 def test_every_panel_has_data_after_the_scenario(lab, prometheus):
     assert lab.reload(mode="vendor-block")
+    assert lab.verify()[0] == 0               # the verification panels
     for _ in range(2):                        # twice, a few seconds apart: rates need two samples
         misbehave(lab)
         time.sleep(3)
