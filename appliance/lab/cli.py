@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import subprocess
 import sys
 import time
 
@@ -92,6 +93,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 print(f"{mark}{technique.label[:46]:46} {result.client[:24]:24} {got:12} "
                       f"{result.appliance}", flush=True)
         print(f"\n{'every attempt went as the mode requires' if not failures else f'{failures} attempt(s) did NOT go as the mode requires'}")
+        failures += _prove(lab, audited="audit" in modes)
         _where(lab)
         if not args.no_wait:
             print("\nthe lab stays up for you to look around; Ctrl-C tears it down.", flush=True)
@@ -110,6 +112,31 @@ MODE_TEXT = {"isolate": "nothing leaves but the allowlist (www.allowed.example t
              "audit": "vendor traffic allowed and logged; bypasses still closed"}
 
 
+def _prove(lab: Lab, audited: bool) -> int:
+    """The appliance proves it itself (gcsguard verify from its probe), then the evidence
+    an auditor gets: the signed bundle and the isolation report."""
+    if lab.settings["mode"] == "audit" and not lab.reload(mode="isolate"):
+        raise LabError("reload to isolate was rejected")
+    print(f"\n== gcsguard verify (mode {lab.settings['mode']}): the appliance's own probe, "
+          "through the same chains as the controller")
+    code, results = lab.verify()
+    for c in results["checks"]:
+        print(f"{'ok ' if c['status'] == 'pass' else '!! '}{c['check']:14} {c['client'][:26]:26} "
+              f"{c['why'] or ', '.join(e['type'] + ' ' + e['reason'] for e in c['evidence'][:2])}")
+    print(f"verification {'PASSED' if code == 0 else 'FAILED'}")
+    bundle, report = os.path.join(lab.directory, "evidence.tar.gz"), os.path.join(lab.directory, "report.html")
+    for args in (("review", "export", "-c", lab.config_path, "--from", "2000-01-01", "--to", "2100-01-01",
+                  "--out", bundle),
+                 ("review", "report", bundle, "--pubkey", os.path.join(lab.directory, "keys", "log-signing.pub"),
+                  "--out", report)):
+        out = subprocess.run([sys.executable, "-m", "appliance", *args], capture_output=True, text=True)
+        print((out.stdout or out.stderr).strip())
+    if audited:
+        print("(the report finds the claim contradicted: audit mode let vendor traffic through, "
+              "as it does; it lists each connection)")
+    return 1 if code else 0
+
+
 def _where(lab: Lab) -> None:
     ns = lab.ns
     print(f"""
@@ -117,6 +144,9 @@ look around:
   events      gcsguard review show {lab.directory}/log --type egress.   (or tls., dns.)
   a device    gcsguard review timeline {lab.directory}/log --device ctl-03
   verify log  gcsguard review verify {lab.directory}/log --pubkey {lab.directory}/keys/log-signing.pub
+  bundle      gcsguard review verify-bundle {lab.directory}/evidence.tar.gz --pubkey {lab.directory}/keys/log-signing.pub
+  report      {lab.directory}/report.html (an auditor's isolation report of this run)
+  self-test   ip netns exec {ns.appl} gcsguard verify -c {lab.config_path}
   metrics     ip netns exec {ns.mgmt} curl -s http://{MGMT_APPLIANCE}:{METRICS_PORT}/metrics | grep firewall
   ruleset     ip netns exec {ns.appl} nft list table inet gcsguard
   provenance  ip netns exec {ns.appl} gcsguard lists ip 203.0.113.10 -c {lab.config_path}

@@ -26,7 +26,7 @@ class Annotator:
         self.bus, self.lists, self.learned = bus, lists, learned
         self.attribution, self.devices, self.clock = attribution, devices, clock
         self._direct_seen: dict[tuple, float] = {}
-        self.direct_ip_count = {"block": 0, "allow": 0}
+        self.direct_ip_count = {"block": 0, "allow": 0, "redirect": 0}
 
     def fields(self, src: str, dst: str, mac: str = "", dns_attributed: bool = True) -> dict:
         """Event fields for an attempt from `src` (a LAN device) to `dst`."""

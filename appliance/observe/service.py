@@ -133,10 +133,13 @@ class Observation:
         if state == "end":
             self.flow_bytes["out"] += flow.bytes_out
             self.flow_bytes["in"] += flow.bytes_in
-        action = "block" if details.get("gate", {}).get("action") == "block" else "allow"
+        # A flow through the gate is the gate's to decide: "redirect" until its verdict is known
+        # (on the end record), so a connection the gate refuses never reads as allowed.
+        action = details["gate"]["action"] if "gate" in details else (
+            "redirect" if flow.redirected else "allow")
         self.bus.emit("egress.flow", action=action, reason=state, **fields)
         if state == "new":
-            self.annotator.flag_direct_ip(fields, "allow", flow.dport)
+            self.annotator.flag_direct_ip(fields, action, flow.dport)
 
     def describe(self):
         return []

@@ -146,13 +146,15 @@ def _attempt(f: Facts, r: dict, t: float, kind: str, action: str) -> None:
     layer = attempt_layer(kind, action, r.get("reason", ""), r.get("device_id", ""))
     if not layer or not (r.get("vendor") or action == "block"):
         return
+    if kind in ("egress.flow", "bypass.direct_ip") and action == "redirect":
+        return                                  # handed to the gate: its decision is the attempt
     let = action in LET_THROUGH
     f.attempts[(r.get("vendor") or "(bypass)", layer, device or "unknown", "let through" if let
                 else "blocked")] += 1
     f.hourly[(_iso(t)[:13], "let through" if let else "blocked")] += 1
     if device:
         f.devices[device]["let_through" if let else "blocked"] += 1
-    if let and r.get("vendor") and not (kind == "dns.query"):
+    if let and r.get("vendor") and kind != "dns.query":
         f.let_through.append(r)
 
 

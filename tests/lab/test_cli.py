@@ -25,7 +25,7 @@ def test_up_then_down_leaves_nothing_behind(lab_dir):
     finally:
         down = gcsguard("down", "--dir", directory)
     assert down.returncode == 0, down.stderr
-    assert namespaces(prefix) == [] and not os.path.exists(os.path.join(directory, "lab.json"))
+    assert namespaces(prefix) == [] and not os.path.exists(f"/run/netns/{prefix}-probe") and not os.path.exists(os.path.join(directory, "lab.json"))
     assert not os.path.exists(f"/etc/netns/{prefix}-ctl")
     assert os.path.exists(os.path.join(directory, "log"))               # the evidence is kept
 
@@ -39,5 +39,8 @@ def test_run_replays_the_scenario_and_tears_down(lab_dir):
     assert "ok allowed site, by name (www.allowed.example)    HTTP 200" in run.stdout
     assert "dropped: vendor-learned (mydjiflight.dji.com)" in run.stdout
     assert f"Prometheus: ip netns exec {prefix}-mgmt curl" in run.stdout       # started for the user
+    assert "verification PASSED" in run.stdout and "ok allowed        HTTP 200" in run.stdout
+    assert "report.html: supported with reservations" in run.stdout            # the lab's clock
+    assert os.path.exists(os.path.join(lab_dir, "evidence.tar.gz"))
     assert "Server is ready to receive web requests" in open(os.path.join(lab_dir, "prometheus.out")).read()
     assert namespaces(prefix) == []

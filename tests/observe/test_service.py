@@ -42,7 +42,9 @@ def test_direct_ip_is_flagged_and_a_looked_up_address_is_not(lab):
     flow, = [e for e in new_events(lab, after, "egress.flow") if e["reason"] == "new"]
     assert flow["details"]["direct_ip"] is True and not flow.get("name")
     bypass, = new_events(lab, after, "bypass.direct_ip")
-    assert bypass["action"] == "allow" and bypass["device_name"] == "ctl-03"
+    # port 80 goes through the gate: handed to it ("redirect"); its verdict ends the flow
+    assert bypass["action"] == "redirect" and bypass["device_name"] == "ctl-03"
+    assert flow["action"] == "redirect" and flow["details"]["via"] == "gate"
     # positive control: the same address, looked up first, is attributed and not flagged
     after = max(e["n"] for e in lab.events())
     assert lab.run("ctl", "curl", "-sf", "-m", "2", "http://direct.allowed.example/").returncode == 0

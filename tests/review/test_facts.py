@@ -72,3 +72,11 @@ def test_the_policy_in_force_at_the_start_is_named():
     f = gather([before, PASS], "st", parse_rfc3339(PASS["time"]), UNTIL, INTACT)
     assert f.policy[0]["type"] == "firewall.applied (in force at the start)"
     assert "Audit mode (vendor traffic let through and logged) at the start of the period" in f.weakening
+
+
+def test_a_flow_handed_to_the_gate_is_not_let_through():
+    handed = blocked(2, type="egress.flow", action="redirect", reason="new",
+                     details={"via": "gate", "dst": "203.0.113.10"})
+    refused = blocked(2, type="tls.decision", reason="sni-list")
+    f = gather([PASS, handed, refused], "st", SINCE, UNTIL, INTACT)
+    assert f.verdict == "supported" and f.attempts == {("DJI", "tls", "ctl-03", "blocked"): 1}
