@@ -80,3 +80,22 @@ def check_checkpoint(key: Ed25519PublicKey, checkpoint: dict[str, Any]) -> str |
     except (InvalidSignature, ValueError):
         return "bad signature"
     return None
+
+
+class Keyring:
+    """The trusted public keys, by key id: a log that spans a key rotation is checked with
+    the old and the new key, each checkpoint with the key that signed it."""
+
+    def __init__(self, keys: list[Ed25519PublicKey]) -> None:
+        self.keys = {key_id(k): k for k in keys}
+
+    @classmethod
+    def load(cls, paths: list[str]) -> "Keyring":
+        return cls([load_public(p) for p in paths])
+
+    def check(self, checkpoint: dict[str, Any]) -> str | None:
+        key = self.keys.get(checkpoint.get("key_id", ""))
+        if key is None:
+            return (f"signed by key {checkpoint.get('key_id')!r}, which is not among the trusted "
+                    f"keys ({', '.join(sorted(self.keys))})")
+        return check_checkpoint(key, checkpoint)

@@ -48,14 +48,17 @@ class _Record:
     hash: str
 
 
-def verify(directory: str, pubkey: Ed25519PublicKey | None = None,
+def verify(directory: str, pubkey: Ed25519PublicKey | signing.Keyring | None = None,
            checkpoints_path: str | None = None, anchor: tuple[int, str] | None = None) -> Report:
-    """`anchor`: (n, prev) where an excerpt of the chain is known to start (an export's
-    signed manifest says so); without it a log must start at the genesis or a log.pruned."""
+    """`pubkey`: one trusted key, or a keyring (a log spanning a key rotation). `anchor`:
+    (n, prev) where an excerpt of the chain is known to start (an export's signed manifest
+    says so); without it a log must start at the genesis or a log.pruned record."""
     report = Report()
     by_n = _verify_chain(directory, report, anchor)
+    if isinstance(pubkey, Ed25519PublicKey):
+        pubkey = signing.Keyring([pubkey])
     if pubkey is None and os.path.exists(os.path.join(directory, "pubkey.pem")):
-        pubkey = signing.load_public(os.path.join(directory, "pubkey.pem"))
+        pubkey = signing.Keyring.load([os.path.join(directory, "pubkey.pem")])
         report.notes.append("checkpoint signatures checked with the log's own pubkey.pem: this "
                             "proves integrity, not origin; pass --pubkey with a trusted copy")
     _verify_checkpoints(checkpoints_path or os.path.join(directory, chain.CHECKPOINTS),
@@ -157,7 +160,7 @@ def _find_n(directory: str, files: list[str], n: int) -> str:
     return ""
 
 
-def _verify_checkpoints(path: str, pubkey: Ed25519PublicKey | None,
+def _verify_checkpoints(path: str, pubkey: signing.Keyring | None,
                         by_n: dict[int, _Record], report: Report) -> None:
     name = os.path.basename(path)
     chain_broken = bool(report.problems)   # then only the part read so far can be compared
@@ -176,7 +179,7 @@ def _verify_checkpoints(path: str, pubkey: Ed25519PublicKey | None,
             report.problems.append(Problem("rewritten", where, "not a valid checkpoint"))
             continue
         if pubkey is not None:
-            why = signing.check_checkpoint(pubkey, cp)
+            why = pubkey.check(cp)
             if why:
                 report.problems.append(Problem("rewritten", where, f"checkpoint for record {n}: {why}"))
                 continue

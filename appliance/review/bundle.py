@@ -37,18 +37,21 @@ class BundleReport:
         return not self.problems
 
 
-def verify_bundle(path: str, pubkey: Ed25519PublicKey | None = None,
+def verify_bundle(path: str, trusted: signing.Keyring | Ed25519PublicKey | None = None,
                   keep: str | None = None) -> BundleReport:
-    """`keep`: a directory to leave the unpacked bundle in (the report reads it)."""
+    """`trusted`: the appliance's public key(s), old ones too across a rotation; `keep`: a
+    directory to leave the unpacked bundle in (the report reads it)."""
+    if isinstance(trusted, Ed25519PublicKey):
+        trusted = signing.Keyring([trusted])
     report = BundleReport()
     with tempfile.TemporaryDirectory() as scratch:
         root = keep or scratch
         if not _unpack(path, root, report):
             return report
-        key = _check_manifest(root, pubkey, report)
-        if key is not None:
+        keyring = _check_manifest(root, trusted, report)
+        if keyring is not None:
             _check_members(root, report)
-            _check_log(root, key, report)
+            _check_log(root, keyring, report)
             _check_pcaps(root, report)
     return report
 
@@ -69,9 +72,9 @@ def _unpack(path: str, root: str, report: BundleReport) -> bool:
     return True
 
 
-def _check_manifest(root: str, pubkey: Ed25519PublicKey | None,
-                    report: BundleReport) -> Ed25519PublicKey | None:
-    """The key the manifest was verified with, None if it could not be."""
+def _check_manifest(root: str, trusted: signing.Keyring | None,
+                    report: BundleReport) -> signing.Keyring | None:
+    """The keys to check the rest with, None if the manifest's signature does not hold."""
     try:
         text = open(os.path.join(root, "MANIFEST.json"), "rb").read()
         signature = base64.b64decode(open(os.path.join(root, "MANIFEST.sig"), "rb").read())
@@ -79,20 +82,20 @@ def _check_manifest(root: str, pubkey: Ed25519PublicKey | None,
     except (OSError, ValueError) as e:
         report.problems.append(f"MANIFEST.json, MANIFEST.sig or pubkey.pem missing or unreadable: {e}")
         return None
-    if pubkey is None:
-        pubkey = bundled
+    if trusted is None:
+        trusted = signing.Keyring([bundled])
         report.notes.append("checked with the bundle's own pubkey.pem: this proves integrity, not "
                             "origin; pass --pubkey with a copy of the appliance's key kept elsewhere")
-    elif signing.public_pem(bundled) != signing.public_pem(pubkey):
+    elif signing.key_id(bundled) not in trusted.keys:
         report.problems.append("pubkey.pem: not the trusted public key")
     try:
-        pubkey.verify(signature, text)
+        trusted.keys.get(signing.key_id(bundled), bundled).verify(signature, text)
     except InvalidSignature:
         report.problems.append("MANIFEST.json: the signature does not match (altered, or signed "
                                "by another key)")
         return None
     report.manifest = json.loads(text)
-    return pubkey
+    return trusted
 
 
 def _check_members(root: str, report: BundleReport) -> None:
@@ -109,12 +112,12 @@ def _check_members(root: str, report: BundleReport) -> None:
         report.problems.append(f"{name}: not in the manifest (added)")
 
 
-def _check_log(root: str, pubkey: Ed25519PublicKey, report: BundleReport) -> None:
+def _check_log(root: str, keyring: signing.Keyring, report: BundleReport) -> None:
     """The excerpt must link from the manifest's anchor to its head (a checkpoint signed at
     export time), and match every checkpoint signed while it was written."""
     m = report.manifest
     directory = os.path.join(root, "log")
-    log = verify(directory, pubkey, anchor=(m["anchor"]["n"], m["anchor"]["prev"]))
+    log = verify(directory, keyring, anchor=(m["anchor"]["n"], m["anchor"]["prev"]))
     report.problems += [f"log/{p}" for p in log.problems if p.kind != "unsigned"]
     files = chain.log_files(directory)
     _, line, _ = chain.last_record(os.path.join(directory, files[-1])) if files else (None, None, 0)

@@ -40,7 +40,8 @@ def add_review_parser(sub: argparse._SubParsersAction) -> None:
                         "what was done (edited, deleted, inserted or reordered, truncated, "
                         "rewritten). Exit 0 if intact, 1 if not.")
     p.add_argument("directory")
-    p.add_argument("--pubkey", help="trusted public key (PEM) to authenticate the checkpoints")
+    p.add_argument("--pubkey", action="append", help="trusted public key (PEM) to authenticate the "
+                   "checkpoints; repeat it for a log that spans a key rotation")
     p.add_argument("--checkpoints", help="a copy of checkpoints.jsonl kept off the box")
     p.set_defaults(func=cmd_verify)
     p = rsub.add_parser("devices", help="every device: first and last seen, what it attempted",
@@ -88,7 +89,8 @@ def add_review_parser(sub: argparse._SubParsersAction) -> None:
                         "checkpoints, the packets. Names every missing, added or altered part. "
                         "Exit 0 if intact, 1 if not.")
     p.add_argument("bundle")
-    p.add_argument("--pubkey", help="the appliance's public key (PEM), from a copy kept elsewhere")
+    p.add_argument("--pubkey", action="append", help="the appliance's public key (PEM), from a copy "
+                   "kept elsewhere; repeat it with the old keys across a key rotation")
     p.set_defaults(func=cmd_verify_bundle)
     p = rsub.add_parser("report", help="the isolation report for a period (HTML, and PDF)",
                         description="State whether no data left to vendor endpoints in a period, "
@@ -100,7 +102,7 @@ def add_review_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("source", help="a log directory or a bundle from `review export`")
     p.add_argument("--from", dest="since", type=_time, help="default: the bundle's period, or all")
     p.add_argument("--to", dest="until", type=_time)
-    p.add_argument("--pubkey", help="trusted public key (PEM)")
+    p.add_argument("--pubkey", action="append", help="trusted public key (PEM); repeatable")
     p.add_argument("--station", default="", help="default: from the bundle or the checkpoints")
     p.add_argument("--out", required=True, help="the HTML file to write")
     p.add_argument("--pdf", help="also print it to this PDF (needs Chromium)")
@@ -113,6 +115,10 @@ def _time(text: str) -> float:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not RFC 3339 or YYYY-MM-DD") from None
     return (dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def _keyring(args: argparse.Namespace) -> signing.Keyring | None:
+    return signing.Keyring.load(args.pubkey) if args.pubkey else None
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -128,8 +134,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    pubkey = signing.load_public(args.pubkey) if args.pubkey else None
-    report = verify(args.directory, pubkey, args.checkpoints)
+    report = verify(args.directory, _keyring(args), args.checkpoints)
     for note in report.notes:
         print(f"note: {note}")
     for problem in report.problems:
@@ -188,7 +193,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_verify_bundle(args: argparse.Namespace) -> int:
     from .bundle import verify_bundle
-    report = verify_bundle(args.bundle, signing.load_public(args.pubkey) if args.pubkey else None)
+    report = verify_bundle(args.bundle, _keyring(args))
     for note in report.notes:
         print(f"note: {note}")
     for problem in report.problems:
@@ -202,7 +207,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     import tempfile
     from .bundle import verify_bundle
     from .report import facts_for, render, to_pdf
-    pubkey = signing.load_public(args.pubkey) if args.pubkey else None
+    pubkey = _keyring(args)
     with tempfile.TemporaryDirectory() as unpacked:
         checked, directory, station, period = None, args.source, args.station, (None, None)
         if os.path.isfile(args.source):

@@ -116,7 +116,7 @@ def test_rewritten_whole_with_another_key_is_caught(log, tmp_path, clock, fake_t
     shutil.copytree(forged, directory)       # chain and checkpoints are self-consistent...
     assert verify(str(directory)).ok         # ...against the key the forger left beside them,
     p = problem(directory, pubkey)           # but not against the trusted key
-    assert p.kind == "rewritten" and "bad signature" in p.message, p
+    assert p.kind == "rewritten" and "not among the trusted keys" in p.message, p
 
 
 def test_rewritten_records_against_kept_checkpoints(log, tmp_path, clock, fake_time, keypair):
@@ -150,3 +150,17 @@ def test_cli_verify_exit_codes(log, capsys):
     save(path, ls)
     assert main(["review", "verify", str(directory), "--pubkey", pub]) == 1
     assert f"BROKEN: {path.name}:4: deleted" in capsys.readouterr().out
+
+
+def test_a_log_spanning_a_key_rotation_verifies_with_both_keys(log, tmp_path, clock, fake_time):
+    directory, _, old = log
+    new_key_path, new_pub_path = str(tmp_path / "new.key"), str(tmp_path / "new.pub")
+    signing.generate_key(new_key_path, new_pub_path)
+    w = make_writer(directory, signing.load_private(new_key_path), clock)   # the key rotated
+    write_events(w, clock, fake_time, 5)
+    w.close()
+    new = signing.load_public(new_pub_path)
+    both = verify(str(directory), signing.Keyring([old, new]))
+    assert both.ok and both.last_n == 25, both.problems
+    only_new = verify(str(directory), new)           # the old key's checkpoints cannot be checked
+    assert not only_new.ok and "not among the trusted keys" in str(only_new.problems[0])
