@@ -123,8 +123,10 @@ def device() -> Dashboard:
                                "{{vendor}}", "reqps"))
             .with_panel(Table().title("Blocked by reason and layer (24h)").datasource(DS).height(8).span(12)
                         .with_target(query(f'sum by (reason, layer) (increase(gcsguard_egress_attempts_total{{action="block",{D}}}[24h]))')))
+            # allowed flows (ip, new) and the gate's allowed connections (tls, http, tcp); a
+            # flow through the gate is "redirect" until its verdict, so nothing counts twice
             .with_panel(stat("Connections allowed (24h)",
-                             f'sum(increase(gcsguard_egress_attempts_total{{layer="ip",action="allow",reason="new",{D}}}[24h]))')))
+                             f'sum(increase(gcsguard_egress_attempts_total{{action="allow",reason!="direct-ip",{D}}}[24h]))')))
 
 
 def main() -> None:
