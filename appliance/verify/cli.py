@@ -41,6 +41,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
         for c in results["checks"]:
             line = f"{c['status'].upper():4}  {c['check']:{width}}  {c['client']}"
             print(line + (f"  -- {c['why']}" if c["why"] else ""))
+        if results["note"]:
+            print(f"note: {results['note']}")
         verdict = "PASSED" if results["passed"] else f"FAILED: {', '.join(results['failed'])}"
         print(f"verification {results['run']} ({results['mode']}): {verdict}; "
               f"recorded {results['recorded']}")

@@ -1,8 +1,9 @@
 """One verification run: the probe up, every check attempted, the log read for the
 evidence, the results recorded (events, the results file /metrics reads), the probe down.
 
-Checks run one after another, so each attempt's records are unambiguous; the log is
-read only from where it stood when the run began.
+Checks run one after another, so each attempt's records are unambiguous: only records
+written after an attempt began are its evidence. A run that cannot be made (no probe)
+is recorded too, as a failed run.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from ..evlog import chain
 from ..evlog.record import record
 from ..firewall.learned import LearnedAddresses, store_path
 from .checks import Check, Outcome, build, judge
-from .probe import Probe
+from .probe import Probe, ProbeError
 
 ATTEMPT_TIMEOUT = 8.0
 
@@ -82,7 +83,13 @@ def verify(config: Config) -> dict[str, Any]:
         except BlockingIOError:
             raise RuntimeError("another verification run is in progress") from None
         started, run_id = time.time(), uuid.uuid4().hex[:12]
-        outcomes = _run_checks(config)
+        try:
+            outcomes = _run_checks(config)
+        except ProbeError as e:
+            record(config, [Event(type="verify.run", stamp=Clock().stamp(), source="verify",
+                                  action="error", reason="no-run", details={"run": run_id,
+                                                                           "error": str(e)})])
+            raise
         results = _results(config, run_id, started, outcomes)
         results["recorded"] = record(config, _events(run_id, results, outcomes))
         _write(results_path(config), results)
@@ -127,6 +134,8 @@ def _results(config: Config, run_id: str, started: float, outcomes: list[Outcome
             "started": started, "finished": finished, "passed": passed, "failed": failed,
             "skipped": [o.check.key for o in outcomes if o.status == "skip"],
             "last_pass": finished if passed else previous.get("last_pass"),
+            "note": "audit mode lets vendor traffic through by design: the vendor checks fail"
+                    if config.firewall.mode == "audit" else "",
             "checks": [o.to_dict() for o in outcomes]}
 
 
