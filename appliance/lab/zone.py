@@ -22,6 +22,7 @@ flysafe-api.dji.com.        IN A     203.0.113.11
 api.dji.com.                IN A     203.0.113.12
 telemetry.allowed.example.  IN CNAME edge.allowed.example.
 edge.allowed.example.       IN CNAME api.dji.com.
+beacon.allowed.example.     IN CNAME mydjiflight.dji.com.
 www.allowed.example.        IN A     198.51.100.80
 www.allowed.example.        IN AAAA  2001:db8::80
 www.allowed.example.        IN MX    10 mail.allowed.example.

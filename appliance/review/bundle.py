@@ -88,14 +88,20 @@ def _check_manifest(root: str, trusted: signing.Keyring | None,
                             "origin; pass --pubkey with a copy of the appliance's key kept elsewhere")
     elif signing.key_id(bundled) not in trusted.keys:
         report.problems.append("pubkey.pem: not the trusted public key")
-    try:
-        trusted.keys.get(signing.key_id(bundled), bundled).verify(signature, text)
-    except InvalidSignature:
+    if not any(_signed_by(key, signature, text) for key in trusted.keys.values()):
         report.problems.append("MANIFEST.json: the signature does not match (altered, or signed "
                                "by another key)")
         return None
     report.manifest = json.loads(text)
     return trusted
+
+
+def _signed_by(key: Ed25519PublicKey, signature: bytes, text: bytes) -> bool:
+    try:
+        key.verify(signature, text)
+    except InvalidSignature:
+        return False
+    return True
 
 
 def _check_members(root: str, report: BundleReport) -> None:

@@ -54,7 +54,7 @@ def test_every_mode_closes_the_bypasses(tmp_path):
         p = policy_for(tmp_path, f'mode = "{mode}"')
         text = render(p.config, p.lists)
         nat = chain(text, "dns_redirect")
-        assert 'iifname { "lan0", "wlan0" } meta l4proto { tcp, udp } th dport 53 ct event set 0 redirect to :5353' in nat
+        assert 'iifname { "lan0", "wlan0", "gcsprobe0" } meta l4proto { tcp, udp } th dport 53 ct event set 0 redirect to :5353' in nat
         assert any("fib daddr type != local jump log_dns_bypass" in r for r in nat)
         egress = chain(text, "lan_egress")
         assert "meta l4proto { tcp, udp } th dport 853 jump drop_dot" in egress
@@ -99,19 +99,19 @@ def test_appliance_answers_lan_dns_and_management_only(tmp_path):
     p = policy_for(tmp_path)
     text = render(p.config, p.lists)
     inp = chain(text, "input")
-    assert 'iifname { "lan0", "wlan0" } meta l4proto { tcp, udp } th dport 5353 ct event set 0 accept' in inp
+    assert 'iifname { "lan0", "wlan0", "gcsprobe0" } meta l4proto { tcp, udp } th dport 5353 ct event set 0 accept' in inp
     assert 'iifname { "mgmt0" } tcp dport { 9253 } accept' in inp
     assert "ip saddr { 10.71.0.0/24 } tcp dport { 9253 } accept" in inp
     assert inp[-2:] == ['iifname "wan0" jump drop_wan_input', "jump drop_input"]
     assert not any("dport 67" in r or "dport 123" in r for r in inp)       # not serving DHCP/NTP
     served = render(*_pl(policy_for(tmp_path, network='serve_dhcp = true\nserve_ntp = true\n'
                                                'dhcp_range = "10.70.0.100,10.70.0.150"')))
-    assert 'iifname { "lan0", "wlan0" } udp dport 67 accept' in chain(served, "input")
+    assert 'iifname { "lan0", "wlan0", "gcsprobe0" } udp dport 67 accept' in chain(served, "input")
     out = chain(text, "output")
     assert 'oifname "wan0" ip daddr 192.0.2.53/32 tcp dport { 53 } accept' in out
     assert 'oifname "wan0" ip6 daddr 2001:db8::53/128 udp dport { 53 } accept' in out
     assert 'oifname "wan0" ip daddr 192.0.2.123/32 udp dport { 123 } accept' in out
-    assert 'oifname != { "lan0", "wlan0" } ip daddr 192.0.2.200/32 tcp dport { 9093 } accept' in out
+    assert 'oifname != { "lan0", "wlan0", "gcsprobe0" } ip daddr 192.0.2.200/32 tcp dport { 9093 } accept' in out
     assert out[-1] == "jump drop_appliance_egress"
 
 
