@@ -50,6 +50,7 @@ class Check:
     control: bool = False       # the positive control: must get through
     answered: bool = False      # gcsguard's resolver must answer it (the DNS redirect)
     skip: str = ""              # why it is not run ("" = it runs)
+    fail: str = ""              # why it fails without being run (the control cannot be made)
 
 
 @dataclass
@@ -125,7 +126,9 @@ def build(config: Config, gateway: str, vendor_address: str, allowed_address: st
         Check("allowed", f"positive control: {v.allowed_url or 'allowed_url not set'}",
               (*CURL, *ca, *pinned, v.allowed_url), control=True,
               evidence=Evidence(("egress.flow", *GATE_TYPES), actions=("allow",),
-                                name=host if gate else "")),
+                                name=host if gate else ""),
+              fail="allowed_url is not set: without a positive control no run can pass" if not host
+              else "" if allowed_address else f"{host} did not resolve through gcsguard's resolver"),
     ]
 
 
@@ -149,8 +152,8 @@ def client_view(check: Check, returncode: int, stdout: str) -> tuple[bool, str]:
             return code != "403", f"HTTP {code}"
         return False, {28: "timeout", 7: "refused", 35: "TLS failed", 56: "reset",
                        52: "empty reply"}.get(returncode, f"curl exit {returncode}")
-    if tool == "openssl":
-        through = returncode == 0 and "BEGIN CERTIFICATE" in stdout
+    if tool == "openssl":      # a server certificate came back: the handshake got through
+        through = "BEGIN CERTIFICATE" in stdout
         return through, "handshake completed" if through else "handshake failed"
     if check.key == "quic":
         return False, "sent (UDP: the log decides)"

@@ -86,8 +86,8 @@ class Probe:
 
     def run(self, *command: str, timeout: float = 10.0) -> subprocess.CompletedProcess:
         try:
-            return subprocess.run(["ip", "netns", "exec", self.netns, *command],
-                                  capture_output=True, text=True, timeout=timeout)
+            return subprocess.run(["ip", "netns", "exec", self.netns, *command], capture_output=True,
+                                  text=True, timeout=timeout, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired as e:
             out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else e.stdout or ""
             return subprocess.CompletedProcess(e.cmd, 124, out, "timed out")

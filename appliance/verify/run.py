@@ -103,8 +103,8 @@ def _run_checks(config: Config) -> list[Outcome]:
         allowed = _resolve(probe, urlsplit(config.verify.allowed_url).hostname or "")
         checks = build(config, probe.gateway, config.verify.vendor_address or
                        learned_vendor_address(config), allowed)
-        return [Outcome(c, "skip", "-", c.skip) if c.skip else _attempt(config, probe, c)
-                for c in checks]
+        return [Outcome(c, "skip", "-", c.skip) if c.skip else Outcome(c, "fail", "-", c.fail)
+                if c.fail else _attempt(config, probe, c) for c in checks]
     finally:
         probe.down()
 

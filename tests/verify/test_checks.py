@@ -79,3 +79,20 @@ def test_foreign_dns_must_be_answered_by_our_resolver():
     assert judge(foreign, 0, DIG_NX, [record]).status == "pass"
     dropped = judge(foreign, 9, "", [record])          # logged, but dropped instead of answered
     assert dropped.status == "fail" and "redirect is not in force" in dropped.why
+
+
+def test_without_a_positive_control_no_run_can_pass():
+    unset = dataclasses.replace(CONFIG, verify=dataclasses.replace(CONFIG.verify, allowed_url=""))
+    assert "allowed_url is not set" in checks(unset)["allowed"].fail
+    unresolved = {c.key: c for c in build(CONFIG, "10.70.0.1", "198.51.100.7", "")}
+    assert unresolved["allowed"].fail == "www.allowed.example did not resolve through gcsguard's resolver"
+    assert not checks()["allowed"].fail
+
+
+def test_a_completed_handshake_is_through_even_when_the_client_timed_out():
+    sni = checks()["sni-mismatch"]
+    record = {"device_id": "probe", "type": "tls.decision", "action": "block",
+              "name": "mydjiflight.dji.com"}
+    cert = "Server certificate\n-----BEGIN CERTIFICATE-----\nMIIB...\n"
+    assert judge(sni, 124, cert, [record]).status == "fail"
+    assert judge(sni, 1, "CONNECTED(00000003)\n", [record]).status == "pass"
