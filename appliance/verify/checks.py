@@ -69,9 +69,12 @@ class Outcome:
                              for r in self.records[:3]]}
 
 
-def build(config: Config, gateway: str, vendor_address: str, allowed_address: str) -> list[Check]:
+def build(config: Config, gateway: str, vendor_address: str, allowed_address: str,
+          ipv6_route: bool = True) -> list[Check]:
     """`gateway`: the appliance's address as the probe sees it; `vendor_address`: a hard-coded
-    vendor IP to try; `allowed_address`: what allowed_url's host resolves to."""
+    vendor IP to try; `allowed_address`: what allowed_url's host resolves to; `ipv6_route`:
+    whether the appliance has an IPv6 default route (without one, routing drops IPv6 before
+    the ruleset sees it: nothing leaves, and nothing is logged)."""
     v, name = config.verify, config.verify.vendor_name
     gate = config.gate.enabled
     no_gate = "the gate is disabled ([gate] enabled = false)"
@@ -114,7 +117,8 @@ def build(config: Config, gateway: str, vendor_address: str, allowed_address: st
                     "QUIC is allowed ([firewall] quic = true)" if config.firewall.quic else "")),
         Check("ipv6", f"IPv6 ({v.ipv6_address})", (*CURL, "-g", f"http://[{v.ipv6_address}]/"),
               Evidence(("egress.blocked",), dst=v.ipv6_address, reasons=("ipv6",)),
-              skip="IPv6 is allowed ([network] ipv6 = on)" if config.network.ipv6 == "on" else ""),
+              skip="IPv6 is allowed ([network] ipv6 = on)" if config.network.ipv6 == "on" else
+              "" if ipv6_route else "the appliance has no IPv6 default route: IPv6 cannot leave"),
         Check("sni-mismatch", f"vendor SNI to the allowed site's address ({name})",
               ("openssl", "s_client", "-connect", f"{allowed_address}:443", "-servername", name),
               Evidence(("tls.decision",), name=name),

@@ -11,6 +11,7 @@ import fcntl
 import ipaddress
 import json
 import os
+import subprocess
 import time
 import uuid
 from typing import Any
@@ -101,8 +102,10 @@ def _run_checks(config: Config) -> list[Outcome]:
     probe.up()
     try:
         allowed = _resolve(probe, urlsplit(config.verify.allowed_url).hostname or "")
+        ipv6_route = bool(subprocess.run(["ip", "-6", "route", "show", "default"],
+                                         capture_output=True, text=True).stdout.strip())
         checks = build(config, probe.gateway, config.verify.vendor_address or
-                       learned_vendor_address(config), allowed)
+                       learned_vendor_address(config), allowed, ipv6_route)
         return [Outcome(c, "skip", "-", c.skip) if c.skip else Outcome(c, "fail", "-", c.fail)
                 if c.fail else _attempt(config, probe, c) for c in checks]
     finally:

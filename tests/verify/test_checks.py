@@ -96,3 +96,10 @@ def test_a_completed_handshake_is_through_even_when_the_client_timed_out():
     cert = "Server certificate\n-----BEGIN CERTIFICATE-----\nMIIB...\n"
     assert judge(sni, 124, cert, [record]).status == "fail"
     assert judge(sni, 1, "CONNECTED(00000003)\n", [record]).status == "pass"
+
+
+def test_ipv6_is_skipped_where_it_cannot_leave():
+    no_route = {c.key: c.skip for c in build(CONFIG, "10.70.0.1", "198.51.100.7", "203.0.113.10",
+                                             ipv6_route=False)}
+    assert no_route["ipv6"] == "the appliance has no IPv6 default route: IPv6 cannot leave"
+    assert not checks()["ipv6"].skip
