@@ -203,26 +203,8 @@ def cmd_verify_bundle(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    import json
-    import tempfile
-    from .bundle import verify_bundle
-    from .report import facts_for, render, to_pdf
-    pubkey = _keyring(args)
-    with tempfile.TemporaryDirectory() as unpacked:
-        checked, directory, station, period = None, args.source, args.station, (None, None)
-        if os.path.isfile(args.source):
-            checked = verify_bundle(args.source, pubkey, keep=unpacked)
-            directory, m = os.path.join(unpacked, "log"), checked.manifest
-            station, period = station or m.get("station", ""), (m.get("from"), m.get("to"))
-        if not station:
-            try:
-                with open(os.path.join(directory, "checkpoints.jsonl")) as f:
-                    station = json.loads(f.readline())["station"]
-            except (OSError, ValueError, KeyError):
-                station = "unknown"
-        since = args.since if args.since is not None else period[0] or 0.0
-        until = args.until if args.until is not None else period[1] or datetime.now(timezone.utc).timestamp()
-        facts = facts_for(directory, station, since, until, pubkey, checked)
+    from .report import gather_source, render, to_pdf
+    facts = gather_source(args.source, _keyring(args), args.since, args.until, args.station)
     with open(args.out, "w") as f:
         f.write(render(facts))
     print(f"{args.out}: {facts.verdict} ({len(facts.weakening)} reservations, "

@@ -6,6 +6,7 @@ Everything from the log is escaped: query names and SNI come from the devices.
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import shutil
 import subprocess
@@ -15,6 +16,7 @@ from html import escape
 from .. import __version__
 from ..evlog.verify import verify
 from . import charts
+from .bundle import verify_bundle
 from .facts import Facts, gather
 from .query import records
 
@@ -40,6 +42,30 @@ def _table(headers: list[str], rows: list[list]) -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table><tr>{head}</tr>{body or '<tr><td colspan=99>none</td></tr>'}</table>"
+
+
+def gather_source(source: str, keyring=None, since: float | None = None,
+                  until: float | None = None, station: str = "") -> Facts:
+    """The facts of a bundle (verified first; its period and station by default) or of a log
+    directory (the whole log; the station from its checkpoints)."""
+    with tempfile.TemporaryDirectory() as unpacked:
+        checked, directory, period = None, source, (None, None)
+        if os.path.isfile(source):
+            checked = verify_bundle(source, keyring, keep=unpacked)
+            directory, m = os.path.join(unpacked, "log"), checked.manifest
+            station, period = station or m.get("station", ""), (m.get("from"), m.get("to"))
+        station = station or _checkpoint_station(directory)
+        since = since if since is not None else period[0] or 0.0
+        until = until if until is not None else period[1] or datetime.datetime.now().timestamp()
+        return facts_for(directory, station, since, until, keyring, checked)
+
+
+def _checkpoint_station(directory: str) -> str:
+    try:
+        with open(os.path.join(directory, "checkpoints.jsonl")) as f:
+            return json.loads(f.readline())["station"]
+    except (OSError, ValueError, KeyError):
+        return "unknown"
 
 
 def facts_for(directory: str, station: str, since: float, until: float, pubkey=None,
