@@ -10,9 +10,9 @@ import sys
 from . import __version__
 from .config import DEFAULT_PATH, ConfigError, describe
 from .evlog import signing
-from .firewall.cli import add_firewall_parser, add_lists_ip_parser
+from .firewall.cli import add_firewall_parser
 from .lab.cli import add_lab_parser
-from .lists import ListSet
+from .lists.cli import add_lists_parser
 from .policy import Policy, load_policy
 from .review.cli import SUBCOMMANDS as REVIEW_SUBCOMMANDS, add_review_parser
 from .verify.cli import add_verify_parser
@@ -49,33 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-q", "--quiet", action="store_true", help="print problems only")
     p.set_defaults(func=cmd_check)
 
-    lists = sub.add_parser("lists", help="inspect the loaded lists").add_subparsers(
-        dest="lists_command", required=True, metavar="SUBCOMMAND")
-    p = with_config(lists.add_parser("test", help="verdict for a name or address",
-                                     description="Say whether NAME (a domain or an IP address) is "
-                                     "blocked, by which list file and line, with vendor and "
-                                     "category. Exit 0 if blocked, 1 if not, 2 on error."))
-    p.add_argument("name")
-    p.set_defaults(func=cmd_lists_test)
-    add_lists_ip_parser(lists, with_config)
-    p = lists.add_parser("sign", help="pack and sign a directory of lists for an offline update",
-                         description="Pack DIR's list files into OUT (tar.gz) and sign it (OUT.sig, "
-                         "Ed25519) with a key made by `gcsguard keygen`.")
-    p.add_argument("directory")
-    p.add_argument("--key", required=True, help="the list-signing private key")
-    p.add_argument("--out", required=True)
-    p.set_defaults(func=cmd_lists_sign)
-    p = with_config(lists.add_parser("update", help="apply a signed list bundle (offline update)",
-                                     description="Verify BUNDLE against the list-signing public "
-                                     "key, check every list in it, then replace the list "
-                                     "directory in one step and record it in the signed log. "
-                                     "A bad bundle changes nothing (exit 1). Reload the daemon "
-                                     "afterwards."))
-    p.add_argument("bundle")
-    p.add_argument("--pubkey", required=True, help="the list-signing public key (PEM)")
-    p.add_argument("--target", help="the directory to replace (default: the directory that holds "
-                   "the [lists] block directories, e.g. /etc/gcsguard/blocklists)")
-    p.set_defaults(func=cmd_lists_update)
+    add_lists_parser(sub, with_config)
     add_firewall_parser(sub, with_config)
     add_verify_parser(sub, with_config)
     add_lab_parser(sub)
@@ -154,38 +128,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_lists_sign(args: argparse.Namespace) -> int:
-    from .lists.bundle import sign_bundle
-    digest = sign_bundle(args.directory, args.key, args.out)
-    print(f"signed {args.out} (sha256 {digest}); carry it with {args.out}.sig")
-    return 0
-
-
-def cmd_lists_update(args: argparse.Namespace) -> int:
-    from .config import load_config
-    from .events.clock import Clock
-    from .events.event import Event
-    from .evlog.record import record
-    from .lists.bundle import BundleError, apply_bundle
-    config = load_config(args.config)
-    directories = [p for p in config.lists.block if os.path.isdir(p)]
-    target = args.target or (os.path.commonpath(directories) if len(directories) > 1 else None)
-    if target is None:
-        print(f"{args.config}: give --target (the directory the bundle replaces)", file=sys.stderr)
-        return 2
-    try:
-        result = apply_bundle(args.bundle, args.pubkey, target, config.lists.max_bad_lines)
-    except BundleError as e:
-        print(f"REFUSED: {e}", file=sys.stderr)
-        return 1
-    where = record(config, [Event(type="lists.updated", stamp=Clock().stamp(), reason="offline-bundle",
-                                  source="cli", details=result)])
-    print(f"updated {target}: {result['files']} lists, {result['entries']} entries "
-          f"(bundle sha256 {result['sha256'][:16]}, key {result['key_id']}); recorded {where}. "
-          "Reload the daemon: systemctl reload gcsguard")
-    return 0
-
-
 def cmd_install(args: argparse.Namespace) -> int:
     from .install import install
     return install(args.root, venv=not args.no_venv)
@@ -240,39 +182,6 @@ def policy_problems(policy: Policy) -> list[str]:
         problems.append(f"{policy.config.path}: [log] signing_key_file: {key}: "
                         f"{getattr(e, 'strerror', None) or e} (create it with gcsguard keygen)")
     return problems
-
-
-def cmd_lists_test(args: argparse.Namespace) -> int:
-    lists = load_policy(args.config).lists
-    blocked = _describe_verdict(lists, args.name)
-    return 0 if blocked else 1
-
-
-def _describe_verdict(lists: ListSet, name: str) -> bool:
-    try:
-        match = lists.ips.match(name)
-    except ValueError:
-        match = None
-    else:
-        if match:
-            print(f"blocked {name}: in {match.entry}, vendor={match.source.vendor} "
-                  f"category={match.source.category} list={match.where}")
-        else:
-            print(f"not blocked {name}: in no IP list")
-        return match is not None
-    verdict = lists.check_name(name)
-    b, a = verdict.block, verdict.allow
-    if verdict.blocked:
-        print(f"blocked {name}: by entry {b.entry}, vendor={b.source.vendor} "
-              f"category={b.source.category} list={b.where}")
-    elif a and b:
-        print(f"allowed {name}: allowlist entry {a.entry} at {a.where} overrides "
-              f"{b.entry} (vendor={b.source.vendor}) at {b.where}")
-    elif a:
-        print(f"allowed {name}: allowlist entry {a.entry} at {a.where}")
-    else:
-        print(f"not blocked {name}: in no list")
-    return verdict.blocked
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ from tests.conftest import REPO
 TESTED_ELSEWHERE = {
     "appliance/__main__.py": "tests/test_cli.py",
     "appliance/cli.py": "tests/test_cli.py",
+    "appliance/lists/cli.py": "tests/lists/test_bundle.py",
     "appliance/daemon.py": "tests/test_daemon.py",
     "appliance/metrics.py": "tests/test_daemon.py",
     "appliance/evlog/chain.py": "tests/evlog/test_writer.py",
