@@ -33,4 +33,17 @@ def record(config: Config, events: Sequence[Event]) -> str:
         writer.write(pending)
     finally:
         writer.close()
+        _give_back(config.log.directory)
     return f"in {config.log.directory}"
+
+
+def _give_back(directory: str) -> None:
+    """Files a root command created in the log directory go to the directory's owner (the
+    daemon's user): else the daemon could not append to them once it runs again."""
+    import os
+    owner = os.stat(directory)
+    for name in os.listdir(directory):
+        path = os.path.join(directory, name)
+        st = os.lstat(path)
+        if os.path.isfile(path) and (st.st_uid, st.st_gid) != (owner.st_uid, owner.st_gid):
+            os.chown(path, owner.st_uid, owner.st_gid)

@@ -1,5 +1,6 @@
 """A command's events: through the daemon's socket when it listens, else into the log."""
 import json
+import os
 import socket
 
 from appliance.config.schema import Config, EventsSection, LogSection
@@ -26,3 +27,16 @@ def test_through_the_daemon_or_straight_into_the_log(tmp_path):
     assert record(config, events[:3]) == "by the daemon"
     assert [json.loads(daemon.recv(65536))["reason"] for _ in range(3)] == ["c0", "c1", "c2"]
     daemon.close()
+
+
+def test_files_written_for_a_stopped_daemon_stay_the_daemons(tmp_path):
+    key = str(tmp_path / "log.key")
+    signing.generate_key(key, str(tmp_path / "log.pub"))
+    log = tmp_path / "log"
+    log.mkdir()
+    os.chown(log, 64501, 64501)                  # the daemon's user owns its log directory
+    config = Config(log=LogSection(directory=str(log), signing_key_file=key),
+                    events=EventsSection(socket=str(tmp_path / "none.sock")))
+    record(config, [Event("firewall.opened", Clock().stamp(), action="error")])
+    owners = {(p.stat().st_uid, p.stat().st_gid) for p in log.iterdir() if p.is_file()}
+    assert owners == {(64501, 64501)}
