@@ -21,6 +21,7 @@ LET_THROUGH = ("allow", "log")
 POLICY_TYPES = ("config.loaded", "lists.loaded", "firewall.applied", "lists.updated")
 BYPASS_REASONS = {"dot", "quic", "bypass-address", "httpdns-request", "dns-bypass"}
 NOTABLE_LIMIT = 200
+START_RECORDS_S = 30.0     # a starting daemon writes records (devices, links) before it says so
 
 
 @dataclass
@@ -55,7 +56,8 @@ def gather(rows: Iterable[dict[str, Any]], station: str, since: float, until: fl
     unsynced: list[float] = []
     audit_since: float | None = None
     stopped: tuple[float, str] | None = None
-    boot = ""
+    last: tuple[float, str] | None = None    # the previous record in the period
+    running = False                          # an appliance.started in the period, no stop since
     in_force: dict[str, dict] = {}       # the loads before the period: the policy at its start
     for r in rows:
         t = parse_rfc3339(r["time"])
@@ -67,18 +69,18 @@ def gather(rows: Iterable[dict[str, Any]], station: str, since: float, until: fl
         kind, action, details = r["type"], r.get("action", ""), r.get("details") or {}
         if r.get("clock", "synced") != "synced":
             unsynced.append(t)
-        if boot and r.get("boot_id") and r["boot_id"] != boot and stopped is None:
-            f.weakening.append(f"The appliance restarted without a stop record before {r['time']} "
-                               "(power loss or crash): it was down for an unknown time")
-        boot = r.get("boot_id") or boot
         _attempt(f, r, t, kind, action)
         if kind == "appliance.stopped":
-            stopped = (t, r["time"])
+            stopped, running = (t, r["time"]), False
         elif kind == "appliance.started":
             if stopped:
                 f.weakening.append(f"The appliance was down from {stopped[1]} to {r['time']} "
                                    f"({(t - stopped[0]) / 60:.0f} min)")
-            stopped = None
+            elif last and (running or t - last[0] > START_RECORDS_S):
+                f.weakening.append(f"The appliance started again at {r['time']} without a stop "
+                                   f"record (crash or power loss): down for an unknown time after "
+                                   f"its last record at {last[1]}")
+            stopped, running = None, True
         elif kind == "verify.run":
             f.runs.append({"time": r["time"], **details})
         elif kind in POLICY_TYPES:
@@ -103,6 +105,7 @@ def gather(rows: Iterable[dict[str, Any]], station: str, since: float, until: fl
         elif kind == "firewall.accounting" and details.get("unaccounted"):
             f.weakening.append(f"{details['unaccounted']} dropped packets were counted by the kernel "
                                f"but not logged (summary at {r['time']})")
+        last = (t, r["time"])
     f.policy[:0] = in_force.values()
     if in_force.get("firewall.applied", {}).get("mode") == "audit" and not any(
             w.startswith("Audit mode") for w in f.weakening):

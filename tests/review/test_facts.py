@@ -35,14 +35,17 @@ def test_each_weakening_fact_is_stated():
             rec(14, "events.dropped", action="error", details={"dropped_by_sink": {"log": 3}}),
             rec(15, "log.loss", details={"records_lost": 7, "first_time": "a", "last_time": "b"}),
             rec(16, "firewall.opened", details={"why": "maintenance"}),
-            rec(17, "dns.query", clock="unsynced", boot="b2"),
-            rec(18, "verify.run", boot="b2", details={"passed": False, "failed": ["mqtt"]}),
-            rec(19, "firewall.accounting", boot="b2", details={"unaccounted": 2})]
+            rec(17, "dns.query", clock="unsynced"),
+            rec(18, "verify.run", details={"passed": False, "failed": ["mqtt"]}),
+            rec(19, "firewall.accounting", details={"unaccounted": 2}),
+            rec(25, "appliance.started", boot="b2")]
     w = "\n".join(gather(rows, "st", SINCE, UNTIL, INTACT).weakening)
     for expected in ("Audit mode", "was down from 2026-11-26T10:03:00Z to 2026-11-26T10:13:00Z (10 min)",
                      "dropped before reaching the log", "7 records were lost",
                      "opened by an operator at 2026-11-26T10:16:00Z (maintenance)",
-                     "restarted without a stop record", "not synchronized",
+                     "started again at 2026-11-26T10:25:00Z without a stop record (crash or "
+                     "power loss): down for an unknown time after its last record at "
+                     "2026-11-26T10:19:00Z", "not synchronized",
                      "1 of 2 verification runs failed (mqtt x1)", "2 dropped packets were counted"):
         assert expected in w, expected
     assert "No verification run" in gather([blocked(1)], "st", SINCE, UNTIL, INTACT).weakening[0]
@@ -80,3 +83,8 @@ def test_a_flow_handed_to_the_gate_is_not_let_through():
     refused = blocked(2, type="tls.decision", reason="sni-list")
     f = gather([PASS, handed, refused], "st", SINCE, UNTIL, INTACT)
     assert f.verdict == "supported" and f.attempts == {("DJI", "tls", "ctl-03", "blocked"): 1}
+
+
+def test_a_normal_start_is_not_a_crash():
+    rows = [rec(0, "device.seen"), rec(0, "appliance.started"), PASS, blocked(2)]
+    assert gather(rows, "st", SINCE, UNTIL, INTACT).weakening == []
