@@ -31,7 +31,7 @@ from ..evlog import chain, signing
 from ..lists.load import expand
 from ..policy import list_labels
 
-POLICY_TYPES = ("appliance.started", "config.loaded", "lists.loaded", "lists.updated",
+LOAD_RECORDS = ("appliance.started", "config.loaded", "lists.loaded", "lists.updated",
                 "firewall.applied", "firewall.rejected", "firewall.opened", "config.rejected")
 
 
@@ -103,7 +103,7 @@ def export(config: Config, since: float, until: float, out: str) -> dict[str, An
         path = os.path.join(config.evidence.pcap_directory, name)
         if os.path.exists(path):                 # a pruned one: verify-bundle names it missing
             bundle.add(f"pcap/{name}", open(path, "rb").read())
-    _policy(config, bundle, in_period)
+    _policy(config, bundle, records, since, until)
     runs = [r for r in in_period if r["type"] in ("verify.run", "verify.check")]
     bundle.add("verification/runs.json", json.dumps(runs, indent=1).encode())
     from ..verify.run import results_path
@@ -122,8 +122,9 @@ def export(config: Config, since: float, until: float, out: str) -> dict[str, An
     return manifest
 
 
-def _policy(config: Config, bundle: _Bundle, records: list[dict]) -> None:
-    """The config and lists on disk now, and the period's load records to compare them with."""
+def _policy(config: Config, bundle: _Bundle, records: list[dict], since: float, until: float) -> None:
+    """The config and lists on disk now, and the load records to compare them with: the
+    period's, and the last of each kind before it (the policy in force when it began)."""
     if config.path and os.path.exists(config.path):
         text = open(config.path, "rb").read()
         bundle.add("policy/gcsguard.toml", USERINFO.sub(rb"://<redacted>@", text))
@@ -131,8 +132,16 @@ def _policy(config: Config, bundle: _Bundle, records: list[dict]) -> None:
     for path, label in zip(paths, list_labels(paths)):
         if os.path.exists(path):
             bundle.add(f"policy/lists/{label}", open(path, "rb").read())
-    loads = [r for r in records if r["type"] in POLICY_TYPES]
-    bundle.add("policy/loads.json", json.dumps(loads, indent=1).encode())
+    before: dict[str, dict] = {}
+    during = []
+    for r in records:
+        if r["type"] in LOAD_RECORDS:
+            t = parse_rfc3339(r["time"])
+            if t < since:
+                before[r["type"]] = r
+            elif t < until:
+                during.append(r)
+    bundle.add("policy/loads.json", json.dumps([*before.values(), *during], indent=1).encode())
 
 
 def _lines(path: str) -> list[bytes]:

@@ -69,6 +69,8 @@ def test_a_clean_copy_verifies_with_only_the_public_key(bundle, tmp_path):
             "policy/loads.json", "verification/runs.json"} <= set(names)
     assert any(n.startswith("log/events-") for n in names) and any(n.startswith("pcap/") for n in names)
     assert any(n.startswith("policy/lists/vendors/") for n in names)
+    loads = {r["type"] for r in json.loads(names["policy/loads.json"])}
+    assert {"config.loaded", "lists.loaded", "firewall.applied"} <= loads
     assert "packets of the period match" in result.stdout
 
 
