@@ -3,6 +3,7 @@ daemon's socket when it runs, else appended to the signed log directly (the writ
 lock keeps one writer per chain)."""
 from __future__ import annotations
 
+import os
 from typing import Sequence
 
 from ..config import Config
@@ -40,7 +41,6 @@ def record(config: Config, events: Sequence[Event]) -> str:
 def _give_back(directory: str) -> None:
     """Files a root command created in the log directory go to the directory's owner (the
     daemon's user): else the daemon could not append to them once it runs again."""
-    import os
     owner = os.stat(directory)
     for name in os.listdir(directory):
         path = os.path.join(directory, name)

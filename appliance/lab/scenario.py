@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 
 from .internet import ALLOWED, ALLOWED_V6, HARDCODED, HTTPDNS, PUBLIC_RESOLVER, VENDOR, VENDOR_V6
+from ..verify.checks import dig_answer
 from .lab import Lab
 from .topology import LAN_V4
 
@@ -106,9 +107,7 @@ def client_summary(technique: Technique, returncode: int, stdout: str, stderr: s
     if technique.command[0] == "dig":
         if returncode:
             return "no answer (timeout)"
-        status = stdout.split("status: ", 1)[1].split(",", 1)[0] if "status: " in stdout else "?"
-        answers = [line.split()[-1] for line in stdout.split("ANSWER SECTION:")[-1].splitlines()[1:]
-                   if line and not line.startswith(";")] if "ANSWER SECTION:" in stdout else []
+        status, answers = dig_answer(stdout)
         return f"{status} {' '.join(answers[:2])}".strip()
     if technique.command[0] == "curl":
         return f"HTTP {stdout}" if returncode == 0 else CURL_ERRORS.get(returncode,

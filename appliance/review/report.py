@@ -68,9 +68,9 @@ def _checkpoint_station(directory: str) -> str:
         return "unknown"
 
 
-def facts_for(directory: str, station: str, since: float, until: float, pubkey=None,
+def facts_for(directory: str, station: str, since: float, until: float, keyring=None,
               bundle_report=None) -> Facts:
-    log = verify(directory, pubkey)
+    log = verify(directory, keyring)
     problems = [str(p) for p in log.problems] + list(bundle_report.problems if bundle_report else [])
     integrity = {"ok": not problems, "problems": problems, "records": log.records,
                  "first_n": log.first_n, "last_n": log.last_n, "checkpoints": log.checkpoints_ok,

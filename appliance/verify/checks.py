@@ -136,15 +136,21 @@ def build(config: Config, gateway: str, vendor_address: str, allowed_address: st
     ]
 
 
+def dig_answer(stdout: str) -> tuple[str, list[str]]:
+    """(rcode, the answer records' data) from dig's output ("?" when it printed no header)."""
+    status = stdout.split("status: ", 1)[1].split(",", 1)[0] if "status: " in stdout else "?"
+    answers = [line.split()[-1] for line in stdout.split("ANSWER SECTION:")[-1].splitlines()[1:]
+               if line.strip() and not line.startswith(";")] if "ANSWER SECTION:" in stdout else []
+    return status, answers
+
+
 def client_view(check: Check, returncode: int, stdout: str) -> tuple[bool, str]:
     """(got through, what the client saw, in a few words)."""
     tool = check.command[0] if check.command else ""
     if tool == "dig":
         if returncode:
             return False, "no answer"
-        status = stdout.split("status: ", 1)[1].split(",", 1)[0] if "status: " in stdout else "?"
-        answers = [line.split()[-1] for line in stdout.split("ANSWER SECTION:")[-1].splitlines()[1:]
-                   if line.strip() and not line.startswith(";")] if "ANSWER SECTION:" in stdout else []
+        status, answers = dig_answer(stdout)
         if status == "NOERROR" and not answers:
             status = "NODATA"
         seen = f"{status} {' '.join(answers[:2])}".strip()

@@ -41,7 +41,10 @@ def records_since(directory: str, positions: dict[str, int]) -> list[dict]:
     """Complete records appended since `positions` (files that are new are read whole)."""
     out = []
     for name in chain.log_files(directory):
-        with open(os.path.join(directory, name), "rb") as f:
+        path = os.path.join(directory, name)
+        if os.path.getsize(path) <= positions.get(name, 0):
+            continue                          # nothing new: a year of files is not reopened
+        with open(path, "rb") as f:
             f.seek(positions.get(name, 0))
             data = f.read()
         for line in data[:data.rfind(b"\n") + 1].splitlines():
