@@ -65,6 +65,9 @@ class Lab:
                                  "gate", "-c", self.config_path)
         self._wait(lambda: self._read("gate.out").count("Proxy listening") > started, process, "gate")
 
+    def stop_gate(self, sig: int = signal.SIGTERM) -> None:
+        topology.stop(self.state, "gate", sig)
+
     def start_prometheus(self, rules: str) -> str:
         """Debian's Prometheus on the management host, scraping the appliance every 5 s with
         the shipped alert rules; returns its URL (inside the lab)."""

@@ -16,7 +16,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
+import time
 from dataclasses import asdict, dataclass, field
 
 from .internet import ADDRESSES
@@ -159,26 +161,30 @@ def _gone(pid: int) -> bool:
         return False
 
 
+def stop(state: LabState, name: str, sig: int = signal.SIGTERM) -> str | None:
+    """Stop one lab process (its whole process group) and forget it; what went wrong, if anything."""
+    pid = state.pids.pop(name, None)
+    state.save()
+    if pid is None:
+        return None
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        return None
+    for _ in range(50):
+        if _gone(pid):
+            return None
+        time.sleep(0.1)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    return f"{name} (pid {pid}) needed SIGKILL"
+
+
 def teardown(state: LabState) -> list[str]:
     """Stop the lab's processes (by pid, whole process groups) and delete its namespaces."""
-    import signal
-    import time
-    problems = []
-    for name, pid in state.pids.items():
-        try:
-            os.killpg(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            continue
-        for _ in range(50):
-            if _gone(pid):
-                break
-            time.sleep(0.1)
-        else:
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            problems.append(f"{name} (pid {pid}) needed SIGKILL")
+    problems = [problem for name in list(state.pids) if (problem := stop(state, name))]
     for ns in [*Namespaces(state.prefix).all(), Namespaces(state.prefix).probe]:
         if os.path.isdir(f"/etc/netns/{ns}"):
             shutil.rmtree(f"/etc/netns/{ns}")
