@@ -16,7 +16,10 @@ import logging
 import os
 
 from mitmproxy import ctx, exceptions, http, tls
-from mitmproxy.proxy import server_hooks
+from mitmproxy.net.tls import starts_like_tls_record
+from mitmproxy.proxy import layer, layers, server_hooks
+from mitmproxy.proxy.layers.modes import TransparentProxy
+from mitmproxy.proxy.layers.tls import parse_client_hello
 
 from ..config import ConfigError
 from ..events.clock import Clock
@@ -109,9 +112,32 @@ class EgressGuard:
             self._task = asyncio.get_running_loop().create_task(self._watch())
 
     # --- decisions ------------------------------------------------------------------------
+    def next_layer(self, data: layer.NextLayer) -> None:
+        """Decide a TLS connection as soon as its whole ClientHello is in: relay it as plain
+        TCP from the start (mitmproxy's own `ignore_hosts` path), not through the two TLS
+        layers `tls_clienthello` would then bypass, which cost a hook and three layers per
+        relayed chunk. A blocked one is refused in `server_connect` all the same."""
+        context = data.context
+        if data.layer is not None or len(context.layers) != 1 \
+                or not isinstance(context.layers[0], TransparentProxy):
+            return              # not the connection's first decision, or mitmproxy's came first
+        client_data = data.data_client()
+        if context.client.transport_protocol != "tcp" or not starts_like_tls_record(client_data):
+            return
+        try:
+            hello = parse_client_hello(client_data)
+        except ValueError:
+            return                                    # mitmproxy's TLS layer refuses it
+        if hello is None:
+            return                                    # in pieces: tls_clienthello decides
+        self._decide_tls(hello, context.client, context.server)
+        data.layer = layers.TCPLayer(context, ignore=True)
+
     def tls_clienthello(self, data: tls.ClientHelloData) -> None:
         data.ignore_connection = True                          # never intercept: pass through
-        hello, client, server = data.client_hello, data.context.client, data.context.server
+        self._decide_tls(data.client_hello, data.context.client, data.context.server)
+
+    def _decide_tls(self, hello: tls.ClientHello, client, server) -> None:
         address, port = server.address or ("", 0)
         ech = any(ext[0] == ECH_EXTENSION for ext in hello.extensions)
         decision = self.gate.tls(hello.sni, address, port, ech) if self.gate else NO_POLICY

@@ -25,10 +25,10 @@ async def serve(config: Config) -> None:
     # Only what a transparent passthrough gate uses: every hook visits every addon, and
     # mitmdump's thirty (playback, export, cookies, ...) cost a fifth of its CPU here.
     master = Master(opts, with_termlog=False)
-    master.addons.add(core.Core(), proxyserver.Proxyserver(), next_layer.NextLayer(),
-                      tlsconfig.TlsConfig(), disable_h2c.DisableH2C(), errorcheck.ErrorCheck())
+    # the guard before NextLayer: its next_layer decides TLS first (see EgressGuard.next_layer)
     guard = EgressGuard()
-    master.addons.add(guard)
+    master.addons.add(core.Core(), proxyserver.Proxyserver(), guard, next_layer.NextLayer(),
+                      tlsconfig.TlsConfig(), disable_h2c.DisableH2C(), errorcheck.ErrorCheck())
     opts.update(mode=["transparent"], listen_host="", listen_port=config.gate.listen_port,
                 connection_strategy="lazy", gcsguard_config=config.path)
     loop = asyncio.get_running_loop()

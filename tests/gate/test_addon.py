@@ -6,7 +6,9 @@ import ssl
 
 import pytest
 from mitmproxy import exceptions, tls
-from mitmproxy.proxy import context, server_hooks
+from mitmproxy.proxy import context, layer, layers, server_hooks
+from mitmproxy.proxy.events import DataReceived
+from mitmproxy.proxy.layers.modes import TransparentProxy
 from mitmproxy.proxy.layers.tls import parse_client_hello
 from mitmproxy.test import taddons, tflow
 
@@ -14,7 +16,7 @@ from appliance.gate.addon import EgressGuard
 from tests.conftest import config_file
 
 
-def client_hello(sni: str | None) -> tls.ClientHello:
+def client_hello_bytes(sni: str | None) -> bytes:
     """A real ClientHello, made by Python's ssl without a network."""
     ctx = ssl.create_default_context()
     ctx.check_hostname = sni is not None
@@ -22,7 +24,11 @@ def client_hello(sni: str | None) -> tls.ClientHello:
     sock = ctx.wrap_bio(ssl.MemoryBIO(), out, server_hostname=sni)
     with pytest.raises(ssl.SSLWantReadError):
         sock.do_handshake()
-    return parse_client_hello(out.read())
+    return out.read()
+
+
+def client_hello(sni: str | None) -> tls.ClientHello:
+    return parse_client_hello(client_hello_bytes(sni))
 
 
 @pytest.fixture
@@ -79,6 +85,47 @@ def test_allowed_sni_passes_through_untouched(guarded):
     hook = server_hooks.ServerConnectionHookData(server=data.context.server, client=data.context.client)
     addon.server_connect(hook)
     assert data.ignore_connection and hook.server.error is None
+
+
+def first_decision(tctx, data: bytes, address=("198.51.100.80", 443)) -> layer.NextLayer:
+    """The next_layer hook of a new transparent connection that has sent `data` so far."""
+    client = tflow.tclient_conn()
+    client.peername = ("10.70.0.23", 40002)
+    ctx = context.Context(client, tctx.options)
+    ctx.server.address = address
+    TransparentProxy(ctx)
+    next_layer = layer.NextLayer(ctx)
+    next_layer.events.append(DataReceived(client, data))
+    return next_layer
+
+
+def test_a_whole_clienthello_is_decided_at_the_first_layer_decision(guarded):
+    """Relayed as plain TCP from the start (mitmproxy's ignore_hosts path), blocked or not."""
+    addon, tctx, events_socket = guarded
+    for sni, error in (("mydjiflight.dji.com", "blocked by gcsguard (sni-list)"), ("www.allowed.example", None)):
+        data = first_decision(tctx, client_hello_bytes(sni))
+        addon.next_layer(data)
+        assert isinstance(data.layer, layers.TCPLayer) and data.layer.flow is None      # ignored
+        hook = server_hooks.ServerConnectionHookData(server=data.context.server, client=data.context.client)
+        addon.server_connect(hook)
+        assert hook.server.error == error
+    decided = [e for e in received(events_socket) if e["type"] == "tls.decision"]
+    assert [(e["action"], e["reason"], e["details"]["sni"]) for e in decided] == \
+        [("block", "sni-list", "mydjiflight.dji.com"), ("allow", "sni-allowed", "www.allowed.example")]
+
+
+def test_what_next_layer_cannot_decide_is_left_to_mitmproxy(guarded):
+    """A ClientHello still in pieces, plain HTTP, or a layer another addon chose: tls_clienthello
+    or requestheaders decides later."""
+    addon, tctx, _ = guarded
+    hello = client_hello_bytes("mydjiflight.dji.com")
+    for data in (first_decision(tctx, hello[:60]), first_decision(tctx, b"GET / HTTP/1.1\r\n")):
+        addon.next_layer(data)
+        assert data.layer is None and data.context.client.id not in addon.decisions
+    chosen = first_decision(tctx, hello)
+    chosen.layer = layers.TCPLayer(chosen.context)
+    addon.next_layer(chosen)
+    assert chosen.layer.flow is not None and chosen.context.client.id not in addon.decisions
 
 
 def test_plain_http_vendor_host_and_httpdns_get_403(guarded):

@@ -2,6 +2,7 @@
 reached the vendor. The simulated internet's own record decides."""
 import os
 import signal
+import sys
 import time
 
 from appliance.lab.internet import ALLOWED, HARDCODED, VENDOR
@@ -34,6 +35,52 @@ def test_sni_and_address_decisions_and_the_vendor_saw_nothing(lab):
     hits = lab.hits(after=start)
     assert not [h for h in hits if h["addr"] == VENDOR]
     assert [h["sni"] for h in hits if h["addr"] == ALLOWED] == ["www.allowed.example"]
+
+
+SPLIT_HELLO = """
+import socket, ssl, sys, time
+address, name, ca = sys.argv[1:4]
+incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+tls = ssl.create_default_context(cafile=ca).wrap_bio(incoming, outgoing, server_hostname=name)
+sock = socket.create_connection((address, 443), timeout=3)
+sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+try:
+    tls.do_handshake()
+except ssl.SSLWantReadError:
+    hello = outgoing.read()
+sock.sendall(hello[:60])                    # the ClientHello in two segments, 0.3 s apart
+time.sleep(0.3)
+sock.sendall(hello[60:])
+try:
+    while data := sock.recv(65536):
+        incoming.write(data)
+        try:
+            tls.do_handshake()
+            sock.sendall(outgoing.read())       # the client's Finished
+            print("verified")
+            break
+        except ssl.SSLWantReadError:
+            sock.sendall(outgoing.read())
+    else:
+        print("closed")
+except ConnectionResetError:
+    print("closed")
+"""
+
+
+def test_a_clienthello_in_pieces_is_decided_all_the_same(lab):
+    """The gate decides a whole ClientHello when it first sees one; one still in pieces goes
+    to mitmproxy's TLS layer and is decided there (tls_clienthello), with the same verdicts."""
+    assert lab.reload(mode="vendor-block")
+    after, start = max(e["n"] for e in lab.events()), time.time()
+    for name, outcome in (("www.allowed.example", "verified"), ("mydjiflight.dji.com", "closed")):
+        out = lab.run("ctl", sys.executable, "-c", SPLIT_HELLO, ALLOWED, name, lab.pki["ca"])
+        assert out.stdout.strip() == outcome, out.stdout + out.stderr
+    assert wait_for(lambda: len(decision(lab, after, "tls.decision")) == 2)
+    assert [(e["action"], e["reason"]) for e in decision(lab, after, "tls.decision")] == \
+        [("allow", "sni-allowed"), ("block", "sni-list")]
+    assert wait_for(lambda: [h["sni"] for h in lab.hits(after=start) if h["addr"] == ALLOWED]
+                    == ["www.allowed.example"])
 
 
 def test_allowed_tls_is_the_real_certificate(lab):
@@ -86,12 +133,7 @@ def test_the_output_chain_applies_the_lan_policy_to_the_gates_user(lab):
 
 def test_gate_down_means_redirected_connections_fail(lab):
     assert curl(lab, "https://www.allowed.example/") == "200"
-    pid = lab.state.pids["gate"]
-    os.killpg(pid, signal.SIGKILL)
-    try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:
-        pass
+    lab.stop_gate(signal.SIGKILL)
     try:
         start = time.time()
         assert curl(lab, "https://www.allowed.example/") == "000"              # fail closed
