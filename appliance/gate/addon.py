@@ -1,7 +1,8 @@
 """The mitmproxy addon: read SNI and Host, decide with GatePolicy, never decrypt.
 
-TLS is always passed through untouched (`ignore_connection`): clients see the real
-server certificate and need no CA. A blocked connection is refused in `server_connect`,
+TLS is always passed through untouched (relayed as plain TCP, decided in `next_layer`, or
+`ignore_connection` in `tls_clienthello`): clients see the real server certificate and
+need no CA. A blocked connection is refused in `server_connect`,
 **before** any upstream connection exists, which holds only with
 `connection_strategy=lazy` (the default, eager, connects before the ClientHello is
 read: `running` forces lazy and says so). Plain HTTP gets a 403 with a one-line reason.

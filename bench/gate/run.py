@@ -1,23 +1,30 @@
 #!/usr/bin/env python3
-"""The TLS gate's cost, in one run in the lab: direct (gate off), through the gate
-(passthrough) and blocked (vendor SNI). New TLS connections per second counting only
-completed, verified handshakes (blocked: completed refusals), and the latency of each.
+"""The TLS gate's cost, side by side with its peers, in one run in the lab: direct (gate
+off), through the gate (passthrough), blocked (vendor SNI), HAProxy as an SNI gate and a
+bare Python relay (the floor) on the gate's port. New TLS connections per second counting
+only completed, verified handshakes (blocked: completed refusals), the latency of each, and
+the relaying process's CPU per connection.
 
-    .venv/bin/python bench/gate/run.py [--connections 400] [--concurrency 8]
+    .venv/bin/python bench/gate/run.py [--connections 400] [--concurrency 8] [--rounds 3]
 
-As root; everything inside the lab's namespaces; bounded in count and time.
+As root, with haproxy installed (apt); everything inside the lab's namespaces; bounded in
+count and time.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import textwrap
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
+from appliance.config import load_config  # noqa: E402
+from appliance.lab.internet import ALLOWED  # noqa: E402
 
 CLIENT = textwrap.dedent("""
     import json, socket, ssl, statistics, sys, time
@@ -47,51 +54,128 @@ CLIENT = textwrap.dedent("""
 """)
 
 
-def run(lab, name: str, address: str, count: int, workers: int, expect: str) -> dict:
-    out = lab.run("ctl", sys.executable, "-c", CLIENT, address, name, lab.pki["ca"], str(count),
+# `server 0.0.0.0:0`: the client's original destination (HAProxy reads SO_ORIGINAL_DST
+# after nft's redirect, as the gate does)
+HAPROXY = """\
+defaults
+    mode tcp
+    timeout connect 3s
+    timeout client 10s
+    timeout server 10s
+frontend gate
+    bind :{port}
+    tcp-request inspect-delay 3s
+    tcp-request content reject if {{ req.ssl_sni -m end .dji.com }}
+    tcp-request content accept if {{ req.ssl_hello_type 1 }}
+    default_backend original
+backend original
+    server original 0.0.0.0:0
+"""
+
+
+def peer_commands(directory: str, port: int) -> dict[str, list[str]]:
+    """Peers on the gate's port, as the gate's uid (the output chain's policy applies to them too):
+    HAProxy as an SNI gate (C; rejects a vendor suffix, passes the rest to the original
+    destination) and the floor, a bare Python relay that decides nothing."""
+    config = os.path.join(directory, "haproxy.cfg")
+    with open(config, "w") as f:
+        f.write(HAPROXY.format(port=port))
+    os.chmod(config, 0o644)
+    return {"haproxy": ["haproxy", "-db", "-f", config],
+            "relay": [sys.executable, os.path.join(HERE, "relay.py"), str(port)]}
+
+
+def run(lab, name: str, count: int, workers: int, expect: str) -> dict:
+    out = lab.run("ctl", sys.executable, "-c", CLIENT, ALLOWED, name, lab.pki["ca"], str(count),
                   str(workers), expect, timeout=120)
     return json.loads(out.stdout)
 
 
+def cpu_seconds(pid: int) -> float:
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(lab, pid: int | None, connections: int, concurrency: int) -> tuple[dict, dict]:
+    """Rate with `concurrency` clients, latency one connection at a time (no queueing), and
+    the relaying process's CPU per connection over both."""
+    before = cpu_seconds(pid) if pid else 0.0
+    rate = run(lab, "www.allowed.example", connections, concurrency, "ok")
+    single = run(lab, "www.allowed.example", 100, 1, "ok")
+    if pid:
+        rate["cpu_ms_per_connection"] = round((cpu_seconds(pid) - before) * 1000 / (connections + 100), 2)
+    return rate, single
+
+
 def main() -> None:
+    from appliance.lab import topology
+    from appliance.lab.labconfig import GATE_UID
     from appliance.lab.lab import Lab
-    from appliance.lab.internet import ALLOWED
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--connections", type=int, default=400)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    if not shutil.which("haproxy"):
+        sys.exit("missing haproxy (the peer): apt-get install haproxy")
     directory = tempfile.mkdtemp(prefix="gcsguard-bench-")
     os.chmod(directory, 0o750)
     lab = Lab(os.path.join(directory, "lab"), prefix=f"gcg{os.getpid() % 100000}")
     lab.up(mode="vendor-block")
-    # rate with `concurrency` clients; latency also one connection at a time (no queueing)
-    results = {"direct": [], "gate": [], "blocked": [], "direct_1": [], "gate_1": []}
+    peers = peer_commands(directory, load_config(lab.config_path).gate.listen_port)
+    results: dict[str, list] = {}
+
+    def keep(case: str, measured: tuple[dict, dict]) -> None:
+        results.setdefault(case, []).append(measured[0])
+        results.setdefault(f"{case}_1", []).append(measured[1])
     try:
         for _ in range(args.rounds):                     # interleaved: the machine's noise is shared
             lab.reload(gate=False)
-            results["direct"].append(run(lab, "www.allowed.example", ALLOWED, args.connections,
-                                         args.concurrency, "ok"))
-            results["direct_1"].append(run(lab, "www.allowed.example", ALLOWED, 100, 1, "ok"))
+            keep("direct", measure(lab, None, args.connections, args.concurrency))
             lab.reload(gate=True)
-            results["gate"].append(run(lab, "www.allowed.example", ALLOWED, args.connections,
-                                       args.concurrency, "ok"))
-            results["gate_1"].append(run(lab, "www.allowed.example", ALLOWED, 100, 1, "ok"))
-            results["blocked"].append(run(lab, "mydjiflight.dji.com", ALLOWED, args.connections,
-                                          args.concurrency, "refused"))
+            keep("gate", measure(lab, lab.state.pids["gate"], args.connections, args.concurrency))
+            results.setdefault("blocked", []).append(
+                run(lab, "mydjiflight.dji.com", args.connections, args.concurrency, "refused"))
+            lab.stop_gate()
+            for peer, command in peers.items():
+                process = topology.start(lab.state, peer, lab.ns.appl, "setpriv", f"--reuid={GATE_UID}",
+                                         "--regid=0", "--clear-groups", *command)
+                time.sleep(1.0)
+                assert process.poll() is None, f"{peer} exited: {lab._read(peer + '.out')[-2000:]}"
+                keep(peer, measure(lab, process.pid, args.connections, args.concurrency))
+                if peer == "haproxy":                    # a peer that does the gate's job
+                    refused = run(lab, "mydjiflight.dji.com", 20, 1, "refused")
+                    assert refused["completed"] == 20, refused
+                topology.stop(lab.state, peer)
+            lab.start_gate()
     finally:
         lab.down()
+    print(json.dumps({"rounds": results, "summary": summarize(results)}, indent=2))
 
-    def median(case, key):
-        values = sorted(r[key] for r in results[case] if r[key] is not None)
+
+def summarize(results: dict[str, list]) -> dict:
+    """Medians over rounds; a case's added latency is the median of its per-round difference
+    from that round's direct run (paired: the machine's noise drifts between rounds)."""
+    def median(values: list) -> float | None:
+        values = sorted(v for v in values if v is not None)
         return values[len(values) // 2] if values else None
-    summary = {case: {k: median(case, k) for k in ("per_s", "median_ms", "p99_ms")} for case in results}
-    summary["gate_vs_direct_rate"] = round(summary["gate"]["per_s"] / summary["direct"]["per_s"], 2)
-    for suffix in ("", "_1"):
-        gate, direct = summary[f"gate{suffix}"], summary[f"direct{suffix}"]
-        summary[f"added_median_ms{suffix}"] = round(gate["median_ms"] - direct["median_ms"], 2)
-        summary[f"added_p99_ms{suffix}"] = round(gate["p99_ms"] - direct["p99_ms"], 2)
-    print(json.dumps({"rounds": results, "summary": summary}, indent=2))
+
+    def per_round(case: str, key: str) -> list:
+        return [r.get(key) for r in results[case]]
+
+    def added(case: str, key: str) -> float:
+        return round(median([c - d for c, d in zip(per_round(case, key), per_round("direct_1", key))]), 2)
+    summary = {"direct": {"per_s": median(per_round("direct", "per_s")),
+                          "median_ms_1": median(per_round("direct_1", "median_ms"))},
+               "blocked": {"per_s": median(per_round("blocked", "per_s"))}}
+    for case in ("gate", "haproxy", "relay"):
+        summary[case] = {
+            "rate_vs_direct": round(median([c / d for c, d in zip(per_round(case, "per_s"),
+                                                                  per_round("direct", "per_s"))]), 2),
+            "added_median_ms_1": added(f"{case}_1", "median_ms"),
+            "added_p99_ms_1": added(f"{case}_1", "p99_ms"),
+            "cpu_ms_per_connection": median(per_round(case, "cpu_ms_per_connection"))}
+    return summary
 
 
 if __name__ == "__main__":
