@@ -114,10 +114,10 @@ class EgressGuard:
 
     # --- decisions ------------------------------------------------------------------------
     def next_layer(self, data: layer.NextLayer) -> None:
-        """Decide a TLS connection as soon as its whole ClientHello is in: relay it as plain
-        TCP from the start (mitmproxy's own `ignore_hosts` path), not through the two TLS
-        layers `tls_clienthello` would then bypass, which cost a hook and three layers per
-        relayed chunk. A blocked one is refused in `server_connect` all the same."""
+        """Decide a TLS connection as soon as its whole ClientHello is in and relay it as plain
+        TCP from the start (mitmproxy's own `ignore_hosts` path), sparing the tls_clienthello
+        hook and mitmproxy's two TLS layers, which every relayed chunk would cross. A blocked
+        one is refused in `server_connect` all the same."""
         context = data.context
         if data.layer is not None or len(context.layers) != 1 \
                 or not isinstance(context.layers[0], TransparentProxy):
