@@ -12,9 +12,7 @@ not be sent is counted.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
 
 from mitmproxy import ctx, exceptions, http, tls
 from mitmproxy.net.tls import starts_like_tls_record
@@ -26,10 +24,8 @@ from ..config import ConfigError
 from ..events.clock import Clock
 from ..events.event import Event
 from ..events.socket import EventSender
-from ..firewall.learned import LearnedAddresses, store_path
-from ..firewall.service import APPLIED
-from ..policy import load_policy
 from .decide import Decision, GatePolicy
+from .follow import load_applied, watched
 
 log = logging.getLogger("gcsguard.gate")
 ECH_EXTENSION = 0xFE0D
@@ -61,46 +57,28 @@ class EgressGuard:
                 raise exceptions.OptionsError(str(e)) from None
 
     def reload(self) -> None:
-        """Load config, lists and learned addresses; on any error the old policy stays.
-
-        Only the policy the daemon applied is taken (its config hash in applied-policy.json):
-        a config the daemon refused (nft said no) never reaches the gate either."""
-        policy = load_policy(ctx.options.gcsguard_config, self.gate.policy if self.gate else None)
-        applied = _applied(policy)
-        if applied is not None and applied != policy.config.sha256:
-            raise ValueError(f"{policy.config.path} is not the policy the daemon applied "
-                             f"({applied[:12]}): keeping the one in force")
-        learned = LearnedAddresses(policy.config.firewall.shared_addresses)
-        learned.load(store_path(policy.config.appliance.state_dir))
-        self.gate = GatePolicy(policy, learned)
-        if self.sender is None or self.sender.path != policy.config.events.socket:
-            self.sender = EventSender(policy.config.events.socket)
-        self._watched = self._mtimes()
+        """Load the policy the daemon applied (gate/follow.py); on any error the old one stays."""
+        self.gate = load_applied(ctx.options.gcsguard_config, self.gate)
+        config = self.gate.policy.config
+        if self.sender is None or self.sender.path != config.events.socket:
+            self.sender = EventSender(config.events.socket)
+        self._watched = watched(config.appliance.state_dir)
         self._emit("gate.policy_loaded", "info", "load", details={
-            "config_sha256": policy.config.sha256, "lists_sha256": policy.lists.sha256,
-            "mode": policy.config.firewall.mode, "learned": sum(map(len, learned.kinds.values()))})
-
-    def _mtimes(self) -> dict[str, float]:
-        policy = self.gate.policy
-        state = policy.config.appliance.state_dir
-        paths = [os.path.join(state, APPLIED), store_path(state)]
-        out = {}
-        for path in paths:
-            try:
-                out[path] = os.stat(path).st_mtime
-            except OSError:
-                out[path] = 0.0
-        return out
+            "config_sha256": config.sha256, "lists_sha256": self.gate.lists.sha256,
+            "mode": config.firewall.mode, "learned": sum(map(len, self.gate.learned.kinds.values()))})
 
     async def _watch(self) -> None:
         """The daemon reloads on SIGHUP and saves learned addresses as it learns: follow both."""
         while True:
             await asyncio.sleep(RELOAD_EVERY)
-            if self.gate is not None and self._mtimes() != self._watched:
+            if self.gate is None:
+                continue
+            now = watched(self.gate.policy.config.appliance.state_dir)
+            if now != self._watched:
                 try:
                     self.reload()
                 except (ConfigError, ValueError) as e:     # retried at the next change
-                    self._watched = self._mtimes()
+                    self._watched = now
                     self._emit("gate.reload_failed", "error", "not-applied",
                                details={"error": str(e)[:2000]})
 
@@ -202,11 +180,3 @@ class EgressGuard:
             log.warning("daemon unreachable: %d gate events not sent (enforcement goes on)",
                         self.sender.unsent)
 
-
-def _applied(policy) -> str | None:
-    """The config hash the daemon last applied, or None before it ever ran."""
-    try:
-        with open(os.path.join(policy.config.appliance.state_dir, APPLIED)) as f:
-            return json.load(f).get("config_sha256")
-    except (OSError, ValueError):
-        return None

@@ -1,0 +1,47 @@
+"""The gate follows the daemon, not the file: it takes a config only once the daemon has
+applied it (its hash in state_dir/applied-policy.json, written after nft accepted the
+matching ruleset), with the addresses the daemon learned, and watches both for changes.
+A config nft refused therefore reaches neither the ruleset nor the gate.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+from ..firewall.learned import LearnedAddresses, store_path
+from ..firewall.service import APPLIED
+from ..policy import load_policy
+from .decide import GatePolicy
+
+
+def load_applied(path: str, previous: GatePolicy | None = None) -> GatePolicy:
+    """Config, lists and learned addresses. ValueError if the config at `path` is not the
+    one the daemon applied (ConfigError if it is not valid): the caller keeps `previous`."""
+    policy = load_policy(path, previous.policy if previous else None)
+    applied = _applied_sha256(policy.config.appliance.state_dir)
+    if applied is not None and applied != policy.config.sha256:
+        raise ValueError(f"{policy.config.path} is not the policy the daemon applied "
+                         f"({applied[:12]}): keeping the one in force")
+    learned = LearnedAddresses(policy.config.firewall.shared_addresses)
+    learned.load(store_path(policy.config.appliance.state_dir))
+    return GatePolicy(policy, learned)
+
+
+def watched(state_dir: str) -> dict[str, float]:
+    """Modification times of what the daemon writes when it reloads or learns (0: absent)."""
+    out = {}
+    for path in (os.path.join(state_dir, APPLIED), store_path(state_dir)):
+        try:
+            out[path] = os.stat(path).st_mtime
+        except OSError:
+            out[path] = 0.0
+    return out
+
+
+def _applied_sha256(state_dir: str) -> str | None:
+    """The config hash the daemon last applied, or None before it ever ran."""
+    try:
+        with open(os.path.join(state_dir, APPLIED)) as f:
+            return json.load(f).get("config_sha256")
+    except (OSError, ValueError):
+        return None
