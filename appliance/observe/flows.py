@@ -1,5 +1,7 @@
 """Allowed flows from conntrack: one `egress.flow` event when a flow starts and when it
-ends (bytes and packets each way, duration), progress records for long-lived flows.
+ends (bytes and packets each way, duration), and a progress record for each interval in
+which an open flow moved bytes. A TCP flow that is closing gets none: conntrack keeps it
+through TIME_WAIT (two minutes by default), and its end record carries the totals.
 
 After an overrun (ENOBUFS: the kernel dropped events we were too slow for) the table
 is read again and the gap is recorded, never hidden.
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 NEW, DESTROY = 0, 2
+TCP_FIN_WAIT = 4              # conntrack's TCP states from here on (to CLOSE, 8) are closing
 
 
 @dataclass
@@ -30,6 +33,11 @@ class Flow:
     packets_in: int = 0
     start_ns: int = 0
     stop_ns: int = 0
+    tcp_state: int | None = None   # in dumps only (events carry no protoinfo on DESTROY)
+
+    @property
+    def closing(self) -> bool:
+        return self.tcp_state is not None and self.tcp_state >= TCP_FIN_WAIT
 
 
 def _ip(tuple_attr) -> tuple[str, str]:
@@ -56,6 +64,10 @@ def parse(message) -> tuple[int, Flow]:
         if counters is not None:
             setattr(flow, f"bytes_{direction}", counters.get_attr("CTA_COUNTERS_BYTES") or 0)
             setattr(flow, f"packets_{direction}", counters.get_attr("CTA_COUNTERS_PACKETS") or 0)
+    protoinfo = message.get_attr("CTA_PROTOINFO")
+    tcp = protoinfo.get_attr("CTA_PROTOINFO_TCP") if protoinfo else None
+    if tcp:
+        flow.tcp_state = tcp.get_attr("CTA_PROTOINFO_TCP_STATE")
     stamp = message.get_attr("CTA_TIMESTAMP")
     if stamp is not None:
         flow.start_ns = stamp.get_attr("CTA_TIMESTAMP_START") or 0
@@ -105,10 +117,15 @@ class FlowReader:
             self.handle("end", flow)
 
     async def dump(self) -> list[Flow]:
+        return [parse(m)[1] for m in await self._table()]
+
+    async def _table(self) -> list:
+        """The whole conntrack table, as raw messages: decoding one costs far more than
+        reading its id, and most are not ours (the appliance's own, the gate's upstream legs)."""
         from pyroute2.netlink.nfnetlink.nfctsocket import AsyncNFCTSocket
         ct = AsyncNFCTSocket()
         try:
-            return [parse(m)[1] async for m in await ct.dump()]
+            return [m async for m in await ct.dump()]
         finally:
             ct.close()
 
@@ -132,7 +149,13 @@ class FlowReader:
             await asyncio.sleep(self.progress_every)
             now = time.monotonic()
             due = {i for i, (_, last) in self.open.items() if now - last >= self.progress_every}
-            for flow in await self.dump():
-                if flow.id in due:
-                    self.open[flow.id] = (flow, now)
+            for message in await self._table():
+                flow_id = message.get_attr("CTA_ID")
+                if flow_id not in due or flow_id not in self.open:     # ended during the dump
+                    continue
+                flow = parse(message)[1]
+                before, _ = self.open[flow_id]
+                self.open[flow_id] = (flow, now)
+                moved = (flow.bytes_out, flow.bytes_in) != (before.bytes_out, before.bytes_in)
+                if moved and not flow.closing:
                     self.handle("progress", flow)

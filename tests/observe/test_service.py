@@ -7,6 +7,7 @@ import time
 
 from scapy.utils import RawPcapWriter
 
+from appliance.config import load_config
 from appliance.lab.internet import ALLOWED, UNNAMED, VENDOR
 from appliance.lab.topology import CONTROLLER_MAC, CONTROLLER_V4, LAN_V4
 from appliance.observe.evidence import read_packets
@@ -177,15 +178,44 @@ def test_an_unknown_device_is_announced(lab):
     assert not [e for e in new_events(lab, after, "device.unknown") if e["device_id"] == CTL]
 
 
-def test_a_long_lived_flow_gets_progress_records(lab):
+HTTP_CLIENT = """
+import socket, struct, sys, time
+address, how = sys.argv[1:3]
+sock = socket.create_connection((address, 80), timeout=10)
+print(sock.getsockname()[1], flush=True)
+if how == "slow-upload":                    # a body that keeps moving for about 6 s
+    sock.sendall(b"POST / HTTP/1.1\\r\\nHost: www.allowed.example\\r\\nContent-Length: 6000\\r\\n\\r\\n")
+    for _ in range(6):
+        sock.sendall(b"x" * 1000)
+        time.sleep(1)
+else:                                       # one request, then a reset: conntrack keeps the
+    sock.sendall(b"GET / HTTP/1.1\\r\\nHost: www.allowed.example\\r\\n\\r\\n")   # closed entry 10 s
+print(sock.recv(1000).split(b"\\r\\n")[0].decode(), flush=True)
+sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+sock.close()
+"""
+
+
+def test_progress_records_follow_traffic_not_conntrack_lifetimes(lab):
+    """An upload still moving bytes gets progress records; a finished request whose conntrack
+    entry outlives several progress intervals (closed, as in TIME_WAIT) gets none, only its end."""
     assert lab.reload(mode="vendor-block")
     after = max(e["n"] for e in lab.events())
-    held = lab.run("ctl", "bash", "-c", f"sleep 6 | nc -w 7 {ALLOWED} 80", timeout=20)   # open ~6 s
-    assert held.returncode == 0
+    ports = {}
+    for how in ("slow-upload", "request"):
+        out = lab.run("ctl", sys.executable, "-c", HTTP_CLIENT, ALLOWED, how, timeout=20).stdout.split()
+        assert out[-1] == "OK", out                                   # HTTP/1.1 200 OK
+        ports[how] = int(out[0])
 
-    def records():
+    def records(how: str) -> list[dict]:
         return [e for e in new_events(lab, after, "egress.flow")
-                if e["details"]["dst"] == ALLOWED and e["details"]["dport"] == 80]
-    assert wait_for(lambda: {"new", "progress", "end"} <= {e["reason"] for e in records()}, timeout=20)
-    progress = [e for e in records() if e["reason"] == "progress"]
-    assert progress[0]["details"]["packets_out"] >= 1 and progress[0]["device_name"] == "ctl-03"
+                if e["details"]["dst"] == ALLOWED and e["details"]["sport"] == ports[how]]
+    assert wait_for(lambda: {"new", "progress", "end"} <= {e["reason"] for e in records("slow-upload")},
+                    timeout=20)
+    progress = [e["details"]["bytes_out"] for e in records("slow-upload") if e["reason"] == "progress"]
+    assert progress == sorted(set(progress)) and progress[-1] < 8_000     # growing, not repeated
+    assert wait_for(lambda: "end" in {e["reason"] for e in records("request")}, timeout=20)
+    ended, = [e for e in records("request") if e["reason"] == "end"]
+    interval = load_config(lab.config_path).firewall.flow_progress_interval
+    assert ended["details"]["duration_s"] > 3 * interval               # it outlived intervals...
+    assert [e["reason"] for e in records("request")] == ["new", "end"]   # ...with no progress record
