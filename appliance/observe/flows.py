@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import math
+import socket
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -123,7 +125,7 @@ class FlowReader:
         """The whole conntrack table, as raw messages: decoding one costs far more than
         reading its id, and most are not ours (the appliance's own, the gate's upstream legs)."""
         from pyroute2.netlink.nfnetlink.nfctsocket import AsyncNFCTSocket
-        ct = AsyncNFCTSocket()
+        ct = AsyncNFCTSocket(socket.AF_UNSPEC)          # every family: AF_INET would be IPv4 only
         try:
             return [m async for m in await ct.dump()]
         finally:
@@ -155,7 +157,8 @@ class FlowReader:
                     continue
                 flow = parse(message)[1]
                 before, _ = self.open[flow_id]
-                self.open[flow_id] = (flow, now)
+                # a closing flow is never due again: it only waits for its DESTROY
+                self.open[flow_id] = (flow, math.inf if flow.closing else now)
                 moved = (flow.bytes_out, flow.bytes_in) != (before.bytes_out, before.bytes_in)
                 if moved and not flow.closing:
                     self.handle("progress", flow)

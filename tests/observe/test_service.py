@@ -5,10 +5,11 @@ import subprocess
 import sys
 import time
 
+import pytest
 from scapy.utils import RawPcapWriter
 
 from appliance.config import load_config
-from appliance.lab.internet import ALLOWED, UNNAMED, VENDOR
+from appliance.lab.internet import ALLOWED, ALLOWED_V6, UNNAMED, VENDOR
 from appliance.lab.topology import CONTROLLER_MAC, CONTROLLER_V4, LAN_V4
 from appliance.observe.evidence import read_packets
 from tests.network.test_links import wait_for
@@ -196,26 +197,30 @@ sock.close()
 """
 
 
-def test_progress_records_follow_traffic_not_conntrack_lifetimes(lab):
+@pytest.mark.parametrize("server", [ALLOWED, ALLOWED_V6])
+def test_progress_records_follow_traffic_not_conntrack_lifetimes(lab, server):
     """An upload still moving bytes gets progress records; a finished request whose conntrack
     entry outlives several progress intervals (closed, as in TIME_WAIT) gets none, only its end."""
-    assert lab.reload(mode="vendor-block")
-    after = max(e["n"] for e in lab.events())
-    ports = {}
-    for how in ("slow-upload", "request"):
-        out = lab.run("ctl", sys.executable, "-c", HTTP_CLIENT, ALLOWED, how, timeout=20).stdout.split()
-        assert out[-1] == "OK", out                                   # HTTP/1.1 200 OK
-        ports[how] = int(out[0])
+    assert lab.reload(mode="vendor-block", ipv6="on" if ":" in server else "off")
+    try:
+        after = max(e["n"] for e in lab.events())
+        ports = {}
+        for how in ("slow-upload", "request"):
+            out = lab.run("ctl", sys.executable, "-c", HTTP_CLIENT, server, how, timeout=20).stdout.split()
+            assert out[-1] == "OK", out                                   # HTTP/1.1 200 OK
+            ports[how] = int(out[0])
 
-    def records(how: str) -> list[dict]:
-        return [e for e in new_events(lab, after, "egress.flow")
-                if e["details"]["dst"] == ALLOWED and e["details"]["sport"] == ports[how]]
-    assert wait_for(lambda: {"new", "progress", "end"} <= {e["reason"] for e in records("slow-upload")},
-                    timeout=20)
-    progress = [e["details"]["bytes_out"] for e in records("slow-upload") if e["reason"] == "progress"]
-    assert progress == sorted(set(progress)) and progress[-1] < 8_000     # growing, not repeated
-    assert wait_for(lambda: "end" in {e["reason"] for e in records("request")}, timeout=20)
-    ended, = [e for e in records("request") if e["reason"] == "end"]
-    interval = load_config(lab.config_path).firewall.flow_progress_interval
-    assert ended["details"]["duration_s"] > 3 * interval               # it outlived intervals...
-    assert [e["reason"] for e in records("request")] == ["new", "end"]   # ...with no progress record
+        def records(how: str) -> list[dict]:
+            return [e for e in new_events(lab, after, "egress.flow")
+                    if e["details"]["dst"] == server and e["details"]["sport"] == ports[how]]
+        assert wait_for(lambda: {"new", "progress", "end"} <= {e["reason"] for e in records("slow-upload")},
+                        timeout=20)
+        progress = [e["details"]["bytes_out"] for e in records("slow-upload") if e["reason"] == "progress"]
+        assert progress == sorted(set(progress)) and progress[-1] < 8_000     # growing, not repeated
+        assert wait_for(lambda: "end" in {e["reason"] for e in records("request")}, timeout=20)
+        ended, = [e for e in records("request") if e["reason"] == "end"]
+        interval = load_config(lab.config_path).firewall.flow_progress_interval
+        assert ended["details"]["duration_s"] > 3 * interval               # it outlived intervals...
+        assert [e["reason"] for e in records("request")] == ["new", "end"]   # ...with no progress record
+    finally:
+        assert lab.reload(ipv6="off")
