@@ -119,15 +119,10 @@ class FlowReader:
             self.handle("end", flow)
 
     async def dump(self) -> list[Flow]:
-        return [parse(m)[1] for m in await self._table()]
-
-    async def _table(self) -> list:
-        """The whole conntrack table, as raw messages: decoding one costs far more than
-        reading its id, and most are not ours (the appliance's own, the gate's upstream legs)."""
         from pyroute2.netlink.nfnetlink.nfctsocket import AsyncNFCTSocket
         ct = AsyncNFCTSocket(socket.AF_UNSPEC)          # every family: AF_INET would be IPv4 only
         try:
-            return [m async for m in await ct.dump()]
+            return [parse(m)[1] async for m in await ct.dump()]
         finally:
             ct.close()
 
@@ -145,20 +140,47 @@ class FlowReader:
             self.handle("lost", flow)             # ended while we were blind: no final counters
 
     async def _progress(self) -> None:
-        """Progress records; the dump also makes the kernel reap expired entries, so flows end
-        (DESTROY) on time rather than at its next garbage collection."""
+        """Progress records for the flows due one, each read by its tuple; then an empty dump
+        (a filter no entry matches), which makes the kernel reap expired entries, so flows end
+        (DESTROY) on time rather than at its next garbage collection, without our decoding a
+        table that TIME_WAIT fills with thousands of finished flows."""
+        from pyroute2.netlink.nfnetlink.nfctsocket import AsyncNFCTSocket
         while True:
             await asyncio.sleep(self.progress_every)
             now = time.monotonic()
-            due = {i for i, (_, last) in self.open.items() if now - last >= self.progress_every}
-            for message in await self._table():
-                flow_id = message.get_attr("CTA_ID")
-                if flow_id not in due or flow_id not in self.open:     # ended during the dump
-                    continue
-                flow = parse(message)[1]
-                before, _ = self.open[flow_id]
-                # a closing flow is never due again: it only waits for its DESTROY
-                self.open[flow_id] = (flow, math.inf if flow.closing else now)
-                moved = (flow.bytes_out, flow.bytes_in) != (before.bytes_out, before.bytes_in)
-                if moved and not flow.closing:
-                    self.handle("progress", flow)
+            sockets = {family: AsyncNFCTSocket(family)
+                       for family in (socket.AF_UNSPEC, socket.AF_INET, socket.AF_INET6)}
+            try:
+                for before in [f for f, last in self.open.values() if now - last >= self.progress_every]:
+                    flow = await _lookup(sockets, before)
+                    if before.id not in self.open:                  # ended meanwhile
+                        continue
+                    if flow is None or flow.closing:  # closing, or gone: only its DESTROY is left
+                        self.open[before.id] = (flow or before, math.inf)
+                        continue
+                    self.open[flow.id] = (flow, now)
+                    if (flow.bytes_out, flow.bytes_in) != (before.bytes_out, before.bytes_in):
+                        self.handle("progress", flow)
+                async for _ in await sockets[socket.AF_UNSPEC].dump(mark=1, mark_mask=0):
+                    pass                                            # (mark & 0) == 1: none
+            finally:
+                for ct in sockets.values():
+                    ct.close()
+
+
+async def _lookup(sockets: dict, flow: Flow) -> Flow | None:
+    """The flow's entry now, by its original tuple; None if gone (or if it has no ports to ask
+    by: ICMP gets no progress records)."""
+    from pyroute2.netlink.exceptions import NetlinkError
+    from pyroute2.netlink.nfnetlink.nfctsocket import NFCTAttrTuple
+    if flow.sport is None or flow.dport is None:
+        return None
+    family = socket.AF_INET6 if ":" in flow.src else socket.AF_INET
+    try:
+        found = await sockets[family].entry("get", tuple_orig=NFCTAttrTuple(
+            family=family, saddr=flow.src, daddr=flow.dst, proto=flow.proto, sport=flow.sport,
+            dport=flow.dport))
+    except NetlinkError:
+        return None
+    current = [parse(m)[1] for m in found if m.get_attr("CTA_ID") == flow.id]    # not a reuse
+    return current[0] if current else None
