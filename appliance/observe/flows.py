@@ -35,7 +35,7 @@ class Flow:
     packets_in: int = 0
     start_ns: int = 0
     stop_ns: int = 0
-    tcp_state: int | None = None   # in dumps only (events carry no protoinfo on DESTROY)
+    tcp_state: int | None = None   # from a dump or a lookup (DESTROY events carry none)
 
     @property
     def closing(self) -> bool:
