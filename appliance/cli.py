@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pub", help="public key path (default: KEY with .pub)")
     p.set_defaults(func=cmd_keygen)
 
-    add_review_parser(sub)
+    add_review_parser(sub, with_config)
     args = parser.parse_args(_default_review_show(sys.argv[1:] if argv is None else argv))
     try:
         return args.func(args)

@@ -13,20 +13,16 @@ import json
 import socket
 import time
 import urllib.request
-from datetime import datetime, timezone
 from typing import Callable
 
 from prometheus_client import CollectorRegistry, Counter
 
 from ..config.schema import Secret
+from ..events.clock import rfc3339
 from .rules import Notification
 
 BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0)          # seconds before each retry
 SEVERITY = {"critical": 2, "error": 3, "warning": 4, "info": 6}
-
-
-def rfc3339(t: float) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _post(url: str, body: bytes, headers: dict[str, str], timeout: float = 5.0) -> None:

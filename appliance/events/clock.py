@@ -17,8 +17,10 @@ from .event import Stamp
 _TIME_ERROR = 5
 
 
-def rfc3339(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def rfc3339(epoch: float, fraction: bool = True) -> str:
+    """UTC, with microseconds unless `fraction` is False (for people, not for ordering)."""
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime(
+        "%Y-%m-%dT%H:%M:%S.%fZ" if fraction else "%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_rfc3339(text: str) -> float:

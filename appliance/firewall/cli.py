@@ -5,9 +5,9 @@ import argparse
 import ipaddress
 import os
 import sys
-from datetime import datetime, timezone
 
 from ..config import load_config
+from ..events.clock import rfc3339
 from ..events.event import Event
 from ..evlog.record import record
 from .learned import LearnedAddresses, store_path
@@ -120,15 +120,11 @@ def cmd_lists_ip(args: argparse.Namespace) -> int:
         found = True
         print(f"learned {address} as {kind}:")
         for name, seen in about["names"].items():
-            print(f"  {name}  first {_when(seen['first_seen'])}  last {_when(seen['last_seen'])}")
+            print(f"  {name}  first {rfc3339(seen['first_seen'], False)}  last {rfc3339(seen['last_seen'], False)}")
     if store.conflict(address):
         print(f"shared: both blocked and allowed names resolve to it; policy "
               f"shared_addresses = {policy.config.firewall.shared_addresses}")
     if not found:
         print(f"{address}: in no IP list and never learned")
     return 0 if found else 1
-
-
-def _when(t: float) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 

@@ -119,11 +119,12 @@ class EgressGuard:
     def _decide_tls(self, hello: tls.ClientHello, client, server) -> None:
         address, port = server.address or ("", 0)
         ech = any(ext[0] == ECH_EXTENSION for ext in hello.extensions)
-        decision = self.gate.tls(hello.sni, address, port, ech) if self.gate else NO_POLICY
+        sni = hello.sni                          # a property that validates the name each time
+        decision = self.gate.tls(sni, address, port, ech) if self.gate else NO_POLICY
         self.decisions[client.id] = decision
         self._decided("tls.decision", decision, client, server, {
             "alpn": [p.decode(errors="replace") for p in hello.alpn_protocols], "ech": ech,
-            "sni": hello.sni or ""})
+            "sni": sni or ""})
 
     def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
         decision = self.decisions.get(data.client.id)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from .internet import ALLOWED, ALLOWED_V6, HARDCODED, HTTPDNS, PUBLIC_RESOLVER, VENDOR, VENDOR_V6
 from ..verify.checks import dig_answer
+from .internet import ALLOWED, ALLOWED_V6, HARDCODED, HTTPDNS, PUBLIC_RESOLVER, VENDOR, VENDOR_V6
 from .lab import Lab
 from .topology import LAN_V4
 

@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from datetime import datetime, timezone
 
-from ..config import DEFAULT_PATH
 from ..evlog import signing
 from ..evlog.verify import verify
 from .output import EVENT_COLUMNS, event_row, write
@@ -16,7 +14,7 @@ from .query import Filter, records, summarize
 SUBCOMMANDS = ("show", "verify", "devices", "timeline", "pcap", "export", "verify-bundle", "report")
 
 
-def add_review_parser(sub: argparse._SubParsersAction) -> None:
+def add_review_parser(sub: argparse._SubParsersAction, with_config) -> None:
     review = sub.add_parser("review", help="review or verify a copy of the logs offline",
                             description="Review a log directory offline. `gcsguard review DIR` "
                             "is short for `gcsguard review show DIR`.")
@@ -73,12 +71,12 @@ def add_review_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--to", dest="until", type=_time)
     p.add_argument("--out", required=True, help="the pcap file to write")
     p.set_defaults(func=cmd_pcap)
-    p = rsub.add_parser("export", help="one signed bundle of a period's evidence, for an auditor",
-                        description="Write a bundle (tar.gz) with the period's log files and signed "
-                        "checkpoints, the pcap files its events point to, the config and lists, the "
-                        "verification runs, the public key, and a manifest of SHA-256 sums signed "
-                        "with the log key. Run on the appliance, as root.")
-    p.add_argument("-c", "--config", default=os.environ.get("GCSGUARD_CONFIG", DEFAULT_PATH))
+    p = with_config(rsub.add_parser(
+        "export", help="one signed bundle of a period's evidence, for an auditor",
+        description="Write a bundle (tar.gz) with the period's log files and signed checkpoints, "
+        "the pcap files its events point to, the config and lists, the verification runs, the "
+        "public key, and a manifest of SHA-256 sums signed with the log key. Run on the "
+        "appliance, as root."))
     p.add_argument("--from", dest="since", type=_time, required=True)
     p.add_argument("--to", dest="until", type=_time, required=True)
     p.add_argument("--out", required=True, help="the bundle to write (.tar.gz)")

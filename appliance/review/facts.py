@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from ..events.clock import parse_rfc3339
+from ..events.clock import parse_rfc3339, rfc3339
 from ..events.event import PROBE_DEVICE
 from ..metrics_sink import attempt_layer
 from .query import device_label
@@ -114,7 +114,7 @@ def gather(rows: Iterable[dict[str, Any]], station: str, since: float, until: fl
         f.weakening.append(f"The appliance stopped at {stopped[1]} and no start follows in the period")
     if unsynced:
         f.weakening.append(f"{len(unsynced)} records were written while the clock was not "
-                           f"synchronized (between {_iso(min(unsynced))} and {_iso(max(unsynced))}): "
+                           f"synchronized (between {rfc3339(min(unsynced), False)} and {rfc3339(max(unsynced), False)}): "
                            "their times are the appliance's estimate")
     failed = [run for run in f.runs if not run.get("passed")]
     if not f.runs:
@@ -154,13 +154,8 @@ def _attempt(f: Facts, r: dict, t: float, kind: str, action: str) -> None:
     let = action in LET_THROUGH
     f.attempts[(r.get("vendor") or "(bypass)", layer, device or "unknown", "let through" if let
                 else "blocked")] += 1
-    f.hourly[(_iso(t)[:13], "let through" if let else "blocked")] += 1
+    f.hourly[(rfc3339(t)[:13], "let through" if let else "blocked")] += 1
     if device:
         f.devices[device]["let_through" if let else "blocked"] += 1
     if let and r.get("vendor") and kind != "dns.query":
         f.let_through.append(r)
-
-
-def _iso(t: float) -> str:
-    import datetime
-    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
