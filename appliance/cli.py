@@ -10,11 +10,12 @@ import sys
 from . import __version__
 from .config import DEFAULT_PATH, ConfigError, describe
 from .evlog import signing
-from .firewall.cli import add_firewall_parser
+from .firewall.cli import add_firewall_parser, add_lists_ip_parser
 from .lab.cli import add_lab_parser
-from .lists.cli import add_lists_parser
 from .policy import Policy, load_policy
-from .review.cli import SUBCOMMANDS as REVIEW_SUBCOMMANDS, add_review_parser
+from .policy.cli import add_lists_parser
+from .review.cli import SUBCOMMANDS as REVIEW_SUBCOMMANDS
+from .review.cli import add_review_parser
 from .verify.cli import add_verify_parser
 
 
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-q", "--quiet", action="store_true", help="print problems only")
     p.set_defaults(func=cmd_check)
 
-    add_lists_parser(sub, with_config)
+    add_lists_ip_parser(add_lists_parser(sub, with_config), with_config)
     add_firewall_parser(sub, with_config)
     add_verify_parser(sub, with_config)
     add_lab_parser(sub)

@@ -17,20 +17,20 @@ from contextlib import suppress
 from prometheus_client import CollectorRegistry
 
 from . import __version__
+from .config import ConfigError
+from .dns.service import DnsService
+from .dns.upstream import Forwarder, parse_servers
 from .events.bus import EventBus
 from .events.clock import Clock
 from .events.socket import EventSocketServer
 from .evlog import signing
 from .evlog.sink import LogSink
 from .evlog.writer import LogMetrics, LogWriter
+from .firewall.nft import NftError
 from .metrics import MetricsServer, new_registry
 from .metrics_sink import count_events
-from .sdnotify import credential, feed_watchdog, notify, watchdog_interval
-from .config import ConfigError
-from .dns.service import DnsService
-from .dns.upstream import Forwarder, parse_servers
-from .firewall.nft import NftError
 from .policy import Policy, PolicyHolder, load_policy
+from .sdnotify import credential, feed_watchdog, notify, watchdog_interval
 
 log = logging.getLogger("gcsguard")
 
@@ -67,7 +67,7 @@ class Appliance:
         self.alerts = None
         if config.alerts.rules_file:
             from .alerts.service import AlertService
-            self.alerts = AlertService(config, self.bus, self.registry)
+            self.alerts = AlertService(config, policy.alert_rules, self.bus, self.registry)
         self.holder = PolicyHolder(policy, self.bus, self.registry)
         if config.verify.enabled:
             from .verify.metrics import VerifyCollector
@@ -78,11 +78,11 @@ class Appliance:
             self._network_parts(config)
         fw, obs = self.firewall, self.observation
         observe = _both(fw.learner.observe, obs.attribution.observe) if fw else None
-        audit = (lambda: self.holder.policy.config.firewall.mode == "audit") if fw else (
-            lambda: False)
-        self.dns = (DnsService(config.dns, lambda: self.holder.policy.lists, self.bus, self.registry,
-                               observe, audit, obs.devices.identify if obs else None)
+        self.dns = (DnsService(config.dns, lambda: self.holder.judge, self.bus, self.registry,
+                               observe, obs.devices.identify if obs else None)
                     if config.dns.listen else None)
+        self.holder.attach(learned=fw.store if fw else None,
+                           aliases=self.dns.aliases if self.dns else None)
         self.socket = (EventSocketServer(config.events.socket, self.bus, self.registry,
                                          obs.devices.identify if obs else None)
                        if with_socket else None)
@@ -101,9 +101,8 @@ class Appliance:
                               self.registry) if not config.dns.listen else None
         self.firewall = FirewallService(self.holder.policy, self.bus, self.registry,
                                         lambda q: (forwarder or self.dns.forwarder).resolve(q))
-        self.observation = Observation(config, self.bus, self.registry,
-                                       lambda: self.holder.policy.lists, self.firewall.store, set(),
-                                       self.firewall.counters)
+        self.observation = Observation(config, self.bus, self.registry, lambda: self.holder.judge,
+                                       self.holder.policy.inventory, set(), self.firewall.counters)
         self.dhcp = DhcpService(config, self.bus, self.registry)
 
     async def _check_links(self) -> None:

@@ -11,10 +11,16 @@ import hmac
 import platform
 import ssl
 
-from prometheus_client import CollectorRegistry, Gauge, disable_created_metrics, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Gauge,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from . import __version__
+from .config.endpoint import Endpoint
 from .config.schema import Secret
 
 
@@ -43,8 +49,8 @@ class MetricsServer:
 
     async def start(self) -> None:
         for address in self.listen:
-            host, _, port = address.rpartition(":")
-            server = await asyncio.start_server(self._handle, host.strip("[]"), int(port), ssl=self._tls)
+            host, port = Endpoint.parse(address)
+            server = await asyncio.start_server(self._handle, host, port, ssl=self._tls)
             self._servers.append(server)
 
     @property

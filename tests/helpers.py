@@ -146,3 +146,32 @@ def webhook_posts(path) -> list[dict]:
         return []
     with open(path) as f:
         return [json.loads(line) for line in f if line.strip()]
+
+
+def judge_of(lists, mode: str = "vendor-block", allow: tuple[str, ...] = (), learned=None,
+             aliases=None):
+    """A judge over lists built in the test (the policy's other parts at their defaults)."""
+    import dataclasses
+
+    from appliance.config import Config
+    from appliance.policy import Judge, Policy
+    from appliance.policy.allow import parse_allow
+    config = Config()
+    config = dataclasses.replace(config, firewall=dataclasses.replace(config.firewall, mode=mode))
+    policy = Policy(config, lists, (), tuple(parse_allow(a) for a in allow))
+    return Judge(policy, learned, aliases)
+
+
+def with_extension(record: bytes, kind: int, data: bytes) -> bytes:
+    """A ClientHello record with one more extension (a GREASE ECH, a crafted server_name),
+    its three lengths fixed."""
+    import struct
+    body = bytearray(record[9:])
+    at = 34 + 1 + body[34]                                       # version, random, session id
+    at += 2 + struct.unpack_from("!H", body, at)[0]               # cipher suites
+    at += 1 + body[at]                                            # compression methods
+    total = struct.unpack_from("!H", body, at)[0]
+    body[at:at + 2] = struct.pack("!H", total + 4 + len(data))
+    body += struct.pack("!HH", kind, len(data)) + data
+    return (b"\x16" + record[1:3] + struct.pack("!H", len(body) + 4)
+            + b"\x01" + struct.pack("!I", len(body))[1:] + bytes(body))

@@ -7,7 +7,7 @@ from tests.conftest import REPO
 TESTED_ELSEWHERE = {
     "appliance/__main__.py": "tests/test_cli.py",
     "appliance/cli.py": "tests/test_cli.py",
-    "appliance/lists/cli.py": "tests/lists/test_bundle.py",
+    "appliance/policy/cli.py": "tests/lists/test_bundle.py",
     "appliance/daemon.py": "tests/test_daemon.py",
     "appliance/metrics.py": "tests/test_daemon.py",
     "appliance/evlog/chain.py": "tests/evlog/test_writer.py",
@@ -27,7 +27,7 @@ TESTED_ELSEWHERE = {
     "appliance/lab/topology.py": "tests/lab/test_cli.py",
     "appliance/lab/labconfig.py": "tests/lab/test_enforcement.py",
     "appliance/network/lease.py": "tests/network/test_dhcp.py",
-    "appliance/observe/annotate.py": "tests/packets/test_events.py",
+    "appliance/observe/annotate.py": "tests/observe/test_packets.py",
     "appliance/observe/flows.py": "tests/observe/test_service.py",
     "appliance/review/devices.py": "tests/observe/test_service.py",
     "appliance/gate/run.py": "tests/gate/test_gate.py",
@@ -49,3 +49,61 @@ def test_every_module_has_tests():
                 if not os.path.exists(os.path.join(REPO, test)):
                     missing.append(f"{rel} (expected {test})")
     assert not missing, "modules without tests: " + ", ".join(missing)
+
+
+def _imports() -> dict[str, set[str]]:
+    """Import edges between the package's parts: a folder (appliance/dns) or a top-level
+    module (appliance/daemon.py) is one part."""
+    import ast
+
+    def part(names: list[str]) -> str:
+        if len(names) == 1:
+            return "appliance"
+        if os.path.isdir(os.path.join(REPO, *names[:2])):
+            return names[1]
+        return names[1] + ".py"
+
+    edges: dict[str, set[str]] = {}
+    for root, _, files in os.walk(os.path.join(REPO, "appliance")):
+        for name in files:
+            if not name.endswith(".py"):
+                continue
+            rel = os.path.relpath(os.path.join(root, name), REPO).split(os.sep)
+            package = rel[:-1]
+            here = part(rel if name != "__init__.py" else package)
+            for node in ast.walk(ast.parse(open(os.path.join(root, name)).read())):
+                if isinstance(node, ast.ImportFrom):
+                    base = package[:len(package) - node.level + 1] if node.level else []
+                    targets = [base + (node.module.split(".") if node.module else [])]
+                    if node.module is None:
+                        targets = [base + [a.name] for a in node.names]
+                elif isinstance(node, ast.Import):
+                    targets = [a.name.split(".") for a in node.names]
+                else:
+                    continue
+                for target in targets:
+                    if target[0] == "appliance" and part(target) != here:
+                        edges.setdefault(here, set()).add(part(target))
+    return edges
+
+
+def test_config_imports_no_feature_module():
+    """config/ checks syntax and types; what entries mean is the policy's (policy/load.py)."""
+    assert _imports().get("config", set()) <= {"appliance"}
+
+
+def test_no_circle_between_folders():
+    edges = _imports()
+
+    def circle_from(start, node, path):
+        for following in edges.get(node, ()):
+            if following == start:
+                return path + [following]
+            if following not in path:
+                found = circle_from(start, following, path + [following])
+                if found:
+                    return found
+        return None
+    folders = [p for p in edges if not p.endswith(".py") and p != "appliance"]
+    circles = [c for c in (circle_from(f, f, [f]) for f in folders) if c]
+    assert not circles, circles

@@ -17,6 +17,7 @@ from typing import Callable
 
 from prometheus_client import CollectorRegistry, Counter
 
+from ..config.endpoint import Endpoint
 from ..config.schema import Secret
 from ..events.clock import rfc3339
 from .rules import Notification
@@ -72,8 +73,7 @@ class Syslog:
     name = "syslog"
 
     def __init__(self, address: str, station: str) -> None:
-        host, _, port = address.rpartition(":")
-        self.address, self.station = (host.strip("[]"), int(port)), station
+        self.address, self.station = tuple(Endpoint.parse(address)), station
 
     def send(self, n: Notification) -> None:
         pri = 16 * 8 + SEVERITY.get(n.rule.severity, 4)          # local0

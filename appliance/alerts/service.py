@@ -9,16 +9,17 @@ from prometheus_client import CollectorRegistry
 from ..config import Config
 from ..events.bus import EventBus
 from .notify import Alertmanager, Dispatcher, Syslog, Webhook
-from .rules import AlertEngine, Notification, load_rules
+from .rules import AlertEngine, Notification, Rule
 
 TICK = 2.0          # seconds between checks for alerts to resolve
 
 
 class AlertService:
-    def __init__(self, config: Config, bus: EventBus, registry: CollectorRegistry) -> None:
+    def __init__(self, config: Config, rules: tuple[Rule, ...], bus: EventBus,
+                 registry: CollectorRegistry) -> None:
         a, station = config.alerts, config.appliance.station
         self.bus = bus
-        self.engine = AlertEngine(load_rules(a.rules_file))
+        self.engine = AlertEngine(list(rules))         # loaded and checked with the policy
         notifiers = ([Alertmanager(a.alertmanager_url, station)] if a.alertmanager_url else []) + (
             [Webhook(a.webhook_url, a.webhook_secret, station)] if a.webhook_url else []) + (
             [Syslog(a.syslog, station)] if a.syslog else [])

@@ -4,11 +4,17 @@ Every field has a default (the example file `gcsguard.example.toml` shows them a
 and may carry metadata: `check` (a function returning an error text or None),
 `path` (resolved relative to the config file), `secret` (given only as
 `<key>_file` or `<key>_env`, never inline). Later parts add their sections here.
+
+Only syntax and types are checked here, and nothing from a feature module is imported:
+what an entry means (an allowlist entry, an inventory line, an alert rules file) is the
+policy's to check (appliance/policy/load.py), with the same file and key in its errors.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Callable, Literal
+
+from .endpoint import Endpoint
 
 
 class Secret:
@@ -44,9 +50,10 @@ def non_negative(v: float) -> str | None:
 
 def host_port(values: tuple[str, ...]) -> str | None:
     for v in values:
-        host, sep, port = v.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            return f"{v!r} is not host:port (IPv6 as [::1]:9253)"
+        try:
+            Endpoint.parse(v)
+        except ValueError as e:
+            return str(e)
     return None
 
 
@@ -76,17 +83,6 @@ def dhcp_range(value: str) -> str | None:
     except ValueError:
         return f"{value!r} is not FIRST,LAST (two IPv4 addresses)"
     return None if first <= last else f"{value!r}: FIRST is after LAST"
-
-
-def allow_entries(values: tuple[str, ...], names: bool = True) -> str | None:
-    from ..firewall.allow import AllowError, parse_allow
-    for v in values:
-        try:
-            if parse_allow(v).name and not names:
-                return f"{v!r}: give an address or network here, not a name"
-        except AllowError as e:
-            return f"{v!r}: {e}"
-    return None
 
 
 def opt(default, *, check: Callable | None = None, path: bool = False, secret: bool = False,
@@ -184,16 +180,16 @@ class NetworkSection:
                                else "must be a number of minutes, hours or days: 45m, 12h, 7d")
     serve_ntp: bool = opt(False, doc="the appliance's NTP server answers on the LAN")
     ntp_servers: tuple[str, ...] = opt((), check=networks, doc="where the appliance gets its time")
-    appliance_egress: tuple[str, ...] = opt((), check=lambda v: allow_entries(v, names=False),
-                                            doc="what else the appliance itself may reach")
+    appliance_egress: tuple[str, ...] = opt((), doc="what else the appliance itself may reach: "
+                                            "'ADDRESS|NETWORK [tcp/PORTS] [udp/PORTS]'")
 
 
 @dataclass(frozen=True)
 class FirewallSection:
     enabled: bool = opt(True, doc="load and keep the ruleset; off only for a resolver-only test")
     mode: Literal["isolate", "vendor-block", "audit"] = opt("isolate")
-    allow: tuple[str, ...] = opt((), check=allow_entries,
-                                 doc="isolate: 'DESTINATION [tcp/PORTS] [udp/PORTS]' reachable")
+    allow: tuple[str, ...] = opt((), doc="isolate: 'DESTINATION [tcp/PORTS] [udp/PORTS]' reachable "
+                                 "(checked by the policy)")
     quic: bool = opt(False, doc="let UDP 443 through (QUIC); off closes that bypass")
     table: str = opt("gcsguard", check=interface_names, doc="gcsguard's own inet table")
     log_group: int = opt(1, check=lambda v: None if 0 < v < 65536 else "must be 1-65535")
@@ -208,19 +204,9 @@ class FirewallSection:
         "block", doc="an address both a vendor name and an allowed name resolve to")
 
 
-def inventory_entries(values: tuple[str, ...]) -> str | None:
-    from ..observe.devices import InventoryError, parse_inventory
-    try:
-        parse_inventory(values)
-    except InventoryError as e:
-        return str(e)
-    return None
-
-
 @dataclass(frozen=True)
 class DevicesSection:
-    inventory: tuple[str, ...] = opt((), check=inventory_entries,
-                                     doc="'MAC NAME [ROLE] [EXPECTED-VENDOR]' per known device")
+    inventory: tuple[str, ...] = opt((), doc="'MAC NAME [ROLE] [EXPECTED-VENDOR]' per known device")
     report_unknown: bool = opt(True, doc="a device.unknown event for a MAC not in the inventory")
     dns_memory: int = opt(200_000, check=positive,
                           doc="(device, address) pairs remembered from DNS answers, for attribution")
@@ -245,21 +231,9 @@ class GateSection:
     confdir: str = opt("/var/lib/gcsguard/gate", path=True, doc="mitmproxy's own state (root-only)")
 
 
-def rules_file(path: str) -> str | None:
-    if not path:
-        return None
-    from ..alerts.rules import RulesError, load_rules
-    try:
-        load_rules(path)
-    except RulesError as e:
-        return str(e)
-    return None
-
-
 @dataclass(frozen=True)
 class AlertsSection:
-    rules_file: str = opt("", path=True, check=rules_file,
-                          doc="TOML [[rule]] tables over events; empty: no appliance-side alerts")
+    rules_file: str = opt("", path=True, doc="TOML [[rule]] tables over events; empty: no appliance-side alerts")
     alertmanager_url: str = opt("", doc="http://host:9093: alerts posted to its API v2, and resolved")
     webhook_url: str = opt("", doc="JSON POST per alert, signed with webhook_secret (HMAC-SHA256)")
     webhook_secret: Secret | None = opt(None, secret=True)

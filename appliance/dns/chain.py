@@ -11,8 +11,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Union
 
-from ..lists import ListSet, Match
+from ..lists import Match
+from ..policy import Judge
 from . import answers, wire
+from .aliases import Aliases
 from .cache import AnswerCache, entry_from_response
 from .upstream import Forwarder
 
@@ -47,17 +49,10 @@ class Link:
         raise NotImplementedError
 
 
-AUDIT_EXEMPT = frozenset({"doh", "dot", "httpdns", "resolver"})   # bypasses stay closed in audit
-
-
 @dataclass
 class Sinkhole:
     mode: str    # nxdomain | nodata | null
     ttl: int
-    audit: Callable[[], bool] = lambda: False    # audit mode: vendor names resolve, logged
-
-    def enforces(self, match: Match) -> bool:
-        return match.source.category in AUDIT_EXEMPT or not self.audit()
 
     def answer(self, q: wire.Query, mode: str | None = None) -> bytes:
         return answers.sinkhole_for(q, mode or self.mode, self.ttl)
@@ -96,29 +91,32 @@ class BypassGuard(Link):
 
 
 class NameBlock(Link):
-    """Blocks by the query name (and every name under a listed one); verdicts memoized."""
+    """The judge's word on the query name: listed names (and every name under one) and, in
+    isolate, every name off the allowlist are answered here, with no upstream query.
+    Verdicts are memoized per judge (a reload brings a new one)."""
 
-    def __init__(self, lists: Callable[[], ListSet], sinkhole: Sinkhole, memo_size: int = 65536) -> None:
-        self.lists, self.sinkhole, self.memo_size = lists, sinkhole, memo_size
-        self._memo: dict[str, Match | None] = {}
-        self._memo_for: ListSet | None = None
+    def __init__(self, judge: Callable[[], Judge], sinkhole: Sinkhole, memo_size: int = 65536) -> None:
+        self.judge, self.sinkhole, self.memo_size = judge, sinkhole, memo_size
+        self._memo: dict = {}
+        self._memo_for: Judge | None = None
 
     def resolve(self, req: Request) -> Result:
-        lists = self.lists()
-        if lists is not self._memo_for or len(self._memo) >= self.memo_size:
-            self._memo, self._memo_for = {}, lists          # new lists (reload) or full
+        judge = self.judge()
+        if judge is not self._memo_for or len(self._memo) >= self.memo_size:
+            self._memo, self._memo_for = {}, judge          # new policy (reload) or full
         name = req.q.name
-        try:
-            match = self._memo[name]
-        except KeyError:
-            verdict = lists.check_name(name)
-            match = self._memo[name] = verdict.block if verdict.blocked else None
-        if match is None:
+        verdict = self._memo.get(name)
+        if verdict is None:
+            verdict = judge.name(name)
+            if verdict.match is not None or verdict.reason == "unlisted":
+                self._memo[name] = verdict                  # isolate's word waits on aliases
+        if verdict.action == "allow":
             return self.next.resolve(req)
-        if not self.sinkhole.enforces(match):
-            req.verdict, req.reason, req.match = "audited", "name-list", match
+        req.reason, req.match = verdict.reason, verdict.match
+        if verdict.action == "audit":
+            req.verdict = "audited"
             return self.next.resolve(req)
-        req.verdict, req.reason, req.match = "blocked", "name-list", match
+        req.verdict = "blocked"
         return self.sinkhole.answer(req.q)
 
 
@@ -176,10 +174,12 @@ class CacheLink(Link):
 
 
 class AnswerBlock(Link):
-    """Blocks by the answer: every name in a CNAME chain, and A/AAAA addresses in IP lists."""
+    """Blocks by the answer: every name in a CNAME chain, and A/AAAA addresses in IP lists.
+    In isolate every answer that gets here is an allowlisted name's: the CNAME targets it
+    names become resolvable aliases (clients may look them up in turn)."""
 
-    def __init__(self, lists: Callable[[], ListSet], sinkhole: Sinkhole) -> None:
-        self.lists, self.sinkhole = lists, sinkhole
+    def __init__(self, judge: Callable[[], Judge], sinkhole: Sinkhole, aliases: Aliases) -> None:
+        self.judge, self.sinkhole, self.aliases = judge, sinkhole, aliases
 
     def resolve(self, req: Request) -> Result:
         return self._check(req, self.next.resolve(req))
@@ -192,33 +192,39 @@ class AnswerBlock(Link):
             req.walked = wire.records(req.upstream)
         except wire.WireError:
             return response
-        rrs = req.walked[2]
-        lists, summary = self.lists(), []
-        for rr in rrs:
+        judge, summary, hit, targets, ttl = self.judge(), [], None, [], None
+        for rr in req.walked[2]:
             if rr.section != 0:
                 continue
-            hit, matched = None, ""
+            verdict, matched = None, ""
             if rr.rtype == wire.CNAME:
                 target, _ = wire.read_name(req.upstream, rr.rdata_offset)
                 summary.append(f"CNAME {target}")
+                targets.append(target)
+                ttl = rr.ttl if ttl is None else min(ttl, rr.ttl)
                 for name in (rr.name, target):
-                    verdict = lists.check_name(name)
-                    if verdict.blocked:
-                        hit, matched, reason = verdict.block, name, "cname-list"
+                    verdict, matched = judge.chain_name(name), name
+                    if verdict:
                         break
             elif rr.rtype in (wire.A, wire.AAAA) and rr.rdlength in (4, 16):
                 raw = bytes(req.upstream[rr.rdata_offset:rr.rdata_offset + rr.rdlength])
-                address = str(ipaddress.ip_address(raw))
-                summary.append(address)
-                hit, matched, reason = lists.ips.match_packed(raw), address, "address-list"
-            if hit is not None and not self.sinkhole.enforces(hit):
-                req.verdict, req.reason, req.match, req.matched = "audited", reason, hit, matched
-            elif hit is not None:
-                req.verdict, req.reason, req.match, req.matched = "blocked", reason, hit, matched
-                req.summary = tuple(summary)
-                return self.sinkhole.answer(req.q)
-        req.summary = tuple(summary[:16])
-        return response
+                matched = str(ipaddress.ip_address(raw))
+                summary.append(matched)
+                verdict = judge.answer_address(raw)
+            if verdict and (hit is None or (verdict.block and not hit[0].block)):
+                hit = (verdict, matched)
+        req.summary = tuple(summary[:16])        # every address, for the record and the learner
+        if hit is None:
+            if judge.mode == "isolate":
+                self.aliases.add(targets, ttl or 0)
+            return response
+        verdict, req.matched = hit
+        req.reason, req.match = verdict.reason, verdict.match
+        if not verdict.block:
+            req.verdict = "audited"
+            return response
+        req.verdict = "blocked"
+        return self.sinkhole.answer(req.q)
 
 
 class Upstream(Link):
@@ -233,23 +239,25 @@ class Upstream(Link):
         return req.upstream or b""
 
 
-def build_chain(record: Callable[[Request, bytes], None], lists: Callable[[], ListSet],
+def build_chain(record: Callable[[Request, bytes], None], judge: Callable[[], Judge],
                 cache: AnswerCache, forwarder: Forwarder, sinkhole: Sinkhole,
-                ttl_limits: tuple[int, int, int]) -> Link:
+                ttl_limits: tuple[int, int, int], aliases: Aliases) -> Link:
     """The one place the order is decided:
 
     1. Recorder first, so every answer (blocked, cached, failed) is counted and logged once.
     2. BypassGuard before blocking, so the canaries get their specific answer and reason.
     3. NameBlock before the cache: a reload that blocks a name takes effect at once,
-       whatever is cached for it.
+       whatever is cached for it; what the judge refuses (a listed name, in isolate any
+       name off the allowlist) never reaches the cache's miss path, so never an upstream.
     4. CacheLink before the network; it also stores answers, blocked-by-answer verdicts
        included (so a CNAME-cloaked name stays blocked from the cache), and serves stale.
     5. AnswerBlock between the cache and the upstream: it inspects only fresh upstream
        answers (CNAME chain names, A/AAAA addresses).
     6. Upstream last.
     """
-    links = [Recorder(record), BypassGuard(sinkhole), NameBlock(lists, sinkhole),
-             CacheLink(cache, sinkhole, ttl_limits), AnswerBlock(lists, sinkhole), Upstream(forwarder)]
+    links = [Recorder(record), BypassGuard(sinkhole), NameBlock(judge, sinkhole),
+             CacheLink(cache, sinkhole, ttl_limits), AnswerBlock(judge, sinkhole, aliases),
+             Upstream(forwarder)]
     for link, following in zip(links, links[1:]):
         link.next = following
     return links[0]

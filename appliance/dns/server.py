@@ -16,6 +16,7 @@ from typing import Awaitable, Callable
 import dnslib
 from prometheus_client import CollectorRegistry, Counter
 
+from ..config.endpoint import Endpoint
 from . import answers, wire
 from .chain import Link, Request, Result
 from .ratelimit import RateLimiter
@@ -152,10 +153,9 @@ class DnsServer:
 
     async def start(self) -> None:
         for address in self.listen:
-            host, _, port = address.rpartition(":")
-            host = host.strip("[]")
-            self._closers.append(_Udp(self.frontend, host, int(port)).close)
-            server = await asyncio.start_server(self._tcp, host, int(port))
+            host, port = Endpoint.parse(address)
+            self._closers.append(_Udp(self.frontend, host, port).close)
+            server = await asyncio.start_server(self._tcp, host, port)
             self._closers.append(server.close)
 
     def close(self) -> None:

@@ -17,7 +17,8 @@ from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 
 from ..config.schema import DnsSection
 from ..events.bus import EventBus
-from ..lists import ListSet
+from ..policy import Judge
+from .aliases import Aliases
 from .cache import AnswerCache
 from .chain import Request, Sinkhole, build_chain
 from .ratelimit import RateLimiter
@@ -120,20 +121,21 @@ class QueryRecorder:
 
 
 class DnsService:
-    def __init__(self, config: DnsSection, lists: Callable[[], ListSet], bus: EventBus,
+    def __init__(self, config: DnsSection, judge: Callable[[], Judge], bus: EventBus,
                  registry: CollectorRegistry,
                  observe: Callable[[Request], None] | None = None,
-                 audit: Callable[[], bool] = lambda: False,
                  identify: Callable[[str], tuple[str, str]] | None = None) -> None:
         self.bus = bus
         self.cache = AnswerCache(config.cache_size, config.serve_stale_for)
+        self.aliases = Aliases()
         Gauge("gcsguard_dns_cache_entries", "Answers in the DNS cache",
               registry=registry).set_function(lambda: len(self.cache))
         self.forwarder = Forwarder(parse_servers(config.upstreams), config.upstream_timeout, registry)
         self.limiter = RateLimiter(config.rate_limit, config.rate_burst)
-        chain = build_chain(QueryRecorder(bus, registry, config.log_queries, observe, identify), lists, self.cache,
-                            self.forwarder, Sinkhole(config.sinkhole, config.sinkhole_ttl, audit),
-                            (config.min_ttl, config.max_ttl, config.negative_max_ttl))
+        chain = build_chain(QueryRecorder(bus, registry, config.log_queries, observe, identify),
+                            judge, self.cache, self.forwarder,
+                            Sinkhole(config.sinkhole, config.sinkhole_ttl),
+                            (config.min_ttl, config.max_ttl, config.negative_max_ttl), self.aliases)
         self.frontend = Frontend(chain, list(config.clients), config.refuse, self.limiter, registry)
         self.server = DnsServer(self.frontend, config.listen, tcp_idle=config.tcp_idle_timeout,
                                 tcp_max=config.tcp_max_connections)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from ..config.endpoint import Endpoint
 from . import wire
 from .answers import EDNS_SIZE
 
@@ -44,8 +45,7 @@ class Server:
 def parse_servers(addresses: tuple[str, ...]) -> list[Server]:
     servers = []
     for a in addresses:
-        host, _, port = a.rpartition(":")
-        servers.append(Server(host.strip("[]"), int(port)))
+        servers.append(Server(*Endpoint.parse(a)))
     return servers
 
 

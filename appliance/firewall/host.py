@@ -8,7 +8,8 @@ import ipaddress
 from typing import Iterable
 
 from ..config import Config
-from .allow import Allow, parse_allow
+from ..config.endpoint import Endpoint
+from ..policy.allow import Allow, parse_allow
 
 ND = "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert }"
 LINK_CHATTER = ("icmpv6 type { nd-router-solicit, mld-listener-query, mld-listener-report, "
@@ -16,7 +17,7 @@ LINK_CHATTER = ("icmpv6 type { nd-router-solicit, mld-listener-query, mld-listen
 
 
 def listen_port(listen: tuple[str, ...], default: int) -> int:
-    return int(listen[0].rpartition(":")[2]) if listen else default
+    return Endpoint.parse(listen[0]).port if listen else default
 
 
 def set_of(names: Iterable[str]) -> str:
@@ -53,7 +54,10 @@ def input_rules(config: Config, lan: str, wan: str, dns_port: int) -> list[str]:
     return rules + [f"iifname {wan} jump drop_wan_input", "jump drop_input"]
 
 
-def output_rules(config: Config, lan: str, wan: str) -> list[str]:
+def output_rules(config: Config, egress: tuple[Allow, ...], lan: str, wan: str) -> list[str]:
+    """What the appliance itself may send: only what the configuration names (upstream
+    resolvers, time servers, `appliance_egress`); the gate's connections meet the LAN's
+    policy. Anything else is dropped and logged as appliance-egress."""
     net = config.network
     rules = ["oif lo accept", f"oifname {lan} icmpv6 type nd-router-advert drop",
              "ct state established,related accept", "ct state invalid drop",
@@ -68,12 +72,12 @@ def output_rules(config: Config, lan: str, wan: str) -> list[str]:
     if net.ipv6 == "on":
         rules.append(f"oifname {wan} icmpv6 type {{ nd-neighbor-solicit, nd-neighbor-advert, "
                      "nd-router-solicit } accept")
-    egress = [parse_allow(f"{host.strip('[]')} tcp/{port} udp/{port}")
-              for host, _, port in (u.rpartition(":") for u in config.dns.upstreams)]
-    egress += [parse_allow(f"{n} udp/123") for n in net.ntp_servers]
-    for entry in egress:
+    upstream = [parse_allow(f"{host} tcp/{port} udp/{port}")
+                for host, port in map(Endpoint.parse, config.dns.upstreams)]
+    upstream += [parse_allow(f"{n} udp/123") for n in net.ntp_servers]
+    for entry in upstream:
         rules += _destination_rules(entry, f"oifname {wan} ")
-    for entry in map(parse_allow, net.appliance_egress):   # notifiers may sit on management
+    for entry in egress:                                    # notifiers may sit on management
         rules += _destination_rules(entry, f"oifname != {lan} ")
     return rules + ["jump drop_appliance_egress"]
 

@@ -1,10 +1,13 @@
 """Learning addresses: resolving vendor and allowed names, and watching the resolver's answers.
 
-Names come from the lists (every entry that is itself a name), from the resolver
-(names it sinkholed for clients, CNAME targets it blocked) and from isolate mode's
-allowlist. Each is re-resolved through the appliance's upstream when its TTL runs
-out (at most every `min_interval` seconds). New addresses go to `on_new`, which
-adds them to the nft sets element by element.
+What the learner itself resolves comes from configuration alone: the lists' entries
+that are names, the allowlist's names, and the CNAME targets their own answers name.
+Each is re-resolved through the appliance's upstream when its TTL runs out (at most
+every `min_interval` seconds). From clients it learns only what an allowed query's
+answer already holds (the addresses, under the listed name that matched): it never
+resolves a name because a client asked for it, so a refused lookup's labels never
+leave the box (docs/network.md). New addresses go to `on_new`, which adds them to the
+nft sets element by element.
 """
 from __future__ import annotations
 
@@ -22,29 +25,14 @@ import dnslib
 from ..dns import wire
 from ..dns.chain import Request
 from ..lists import ListSet
-from .allow import Allow
+from ..policy.allow import Allow, AllowNames
+from ..policy.reasons import address_kind
 from .learned import LearnedAddresses
-from .render import address_kind
 
 log = logging.getLogger("gcsguard.learn")
 NO_ADDRESS_RETRY = 3600.0     # seconds: most listed names are apexes or retired hosts
 Resolve = Callable[[wire.Query], Awaitable[bytes | None]]
 OnNew = Callable[[str, str, list[str]], None]           # kind, name, new addresses
-
-
-class AllowNames:
-    """isolate's allowlisted names: a name matches its entry or any name under it."""
-
-    def __init__(self, allows: list[Allow]) -> None:
-        self.entries = {a.name: a for a in allows if a.name}
-
-    def __call__(self, name: str) -> Allow | None:
-        while name:
-            entry = self.entries.get(name)
-            if entry is not None:
-                return entry
-            name = name.partition(".")[2]
-        return None
 
 
 def make_query(name: str, qtype: int) -> wire.Query:
@@ -93,25 +81,23 @@ class Learner:
             self.want(name, "allow", priority=1)
 
     def want(self, name: str, kind: str, priority: int = 0) -> None:
-        """Resolve `name` soon: clients' names (priority 0) before the lists' (1)."""
+        """Resolve `name` soon (a configured name, or a CNAME target of one's answer)."""
         if self._known.get(name) != kind:
             self._known[name] = kind
             self._push(0.0, name, kind, priority)
 
     # --- the resolver's answers (called on the loop, before the answer is sent) ----------
     def observe(self, req: Request) -> None:
+        """The addresses an upstream answer gave: a vendor's when the judge matched the
+        answer (blocked or audited), an allowlisted name's in isolate. Only what the answer
+        holds is learned; nothing is looked up for it."""
         addresses = [a for a in req.summary if not a.startswith("CNAME ")]
-        if req.verdict in ("blocked", "audited") and req.match is not None:
-            kind = address_kind(req.match.source.category)
-            self.want(req.q.name, kind)
-            if req.matched and not req.matched[0].isdigit() and ":" not in req.matched:
-                self.want(req.matched, kind)                    # the CNAME target that matched
-            if req.verdict == "audited" and addresses:          # audit: the device gets them
-                self._learn(kind, req.q.name, addresses)
-            return
         if not addresses:
-            return
-        if self.allow_entry.entries and self.allow_entry(req.q.name) is not None:
+            return                                      # refused by name: nothing left the box
+        if req.match is not None and req.verdict in ("blocked", "audited"):
+            listed = req.matched if req.reason == "cname-list" else req.q.name
+            self._learn(address_kind(req.match.source.category), listed, addresses)
+        elif self.allow_entry.entries and self.allow_entry(req.q.name) is not None:
             self._learn("allow", req.q.name, addresses)
 
     def _learn(self, kind: str, name: str, addresses: list[str]) -> None:

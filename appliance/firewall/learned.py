@@ -13,6 +13,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
+from ..atomic import atomic_write
+
 KINDS = ("vendor", "bypass", "allow")
 STORE = "learned-addresses.json"
 
@@ -113,13 +115,7 @@ class LearnedAddresses:
 
     def save(self, path: str, text: str | None = None) -> None:
         """Write a snapshot (taken now, or given) atomically; safe to run in a thread."""
-        text = self.snapshot() if text is None else text
-        tmp = f"{path}.tmp"
-        with open(tmp, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        atomic_write(path, self.snapshot() if text is None else text)
 
     def load(self, path: str) -> None:
         """Missing file: empty. A damaged file raises ValueError naming it (nothing is guessed)."""

@@ -12,16 +12,14 @@ import ipaddress
 from typing import Iterable, Mapping
 
 from ..config import Config
-from ..lists import ListSet
-from .allow import parse_allow
+from ..policy import Judge, Policy
+from ..policy.reasons import RULESET, address_kind
 from .host import gate_ports, input_rules, listen_port, output_rules, set_of
 
-# Reason -> what it refuses. Log-only reasons (the packet goes on) end in "return".
-DROP_REASONS = ("dot", "quic", "ipv6", "bypass-address", "vendor-address", "vendor-learned",
-                "not-allowed", "inbound", "input", "wan-input", "appliance-egress", "rogue-ra")
-LOG_REASONS = ("dns-bypass", "audit-vendor")
+# The reasons' chains (policy/reasons.py): log-only ones (the packet goes on) "return".
+DROP_REASONS = tuple(r.name for r in RULESET if r.drops)
+LOG_REASONS = tuple(r.name for r in RULESET if not r.drops)
 PREFIX = "gcsguard "
-BYPASS_CATEGORIES = frozenset({"doh", "dot", "httpdns", "resolver"})
 
 # Learned sets (filled by the daemon, element by element): kind -> nft set name stem.
 LEARNED = ("learned_vendor", "learned_bypass", "learned_allow")
@@ -38,19 +36,16 @@ def lan_interfaces(config: Config) -> tuple[str, ...]:
     return (*config.network.lan_interfaces, *probe)
 
 
-def address_kind(category: str) -> str:
-    return "bypass" if category in BYPASS_CATEGORIES else "vendor"
-
-
-def render(config: Config, lists: ListSet, learned: Mapping[str, Iterable[str]] | None = None) -> str:
+def render(policy: Policy, learned: Mapping[str, Iterable[str]] | None = None) -> str:
     """The whole table, ready for one `nft -f`. `learned` maps LEARNED set stems to addresses."""
+    config = policy.config
     net, fw = config.network, config.firewall
     learned = learned or {}
     static = {"vendor": [], "bypass": []}
-    for network, source in lists.ips.networks():
+    for network, source in policy.lists.ips.networks():
         if source.kind == "block":
             static[address_kind(source.category)].append(network)
-    allows = [parse_allow(a) for a in fw.allow]
+    allows = policy.allows
     lan = set_of(lan_interfaces(config))
     wan = f'"{net.wan_interface}"'
     dns_port = listen_port(config.dns.listen, 53)
@@ -90,9 +85,9 @@ def render(config: Config, lists: ListSet, learned: Mapping[str, Iterable[str]] 
         f"iifname {wan} oifname {lan} ct state established,related accept",
         f"iifname {wan} jump drop_inbound",
         "jump drop_not_allowed"]))
-    chains.append(_chain("lan_egress", "", _egress_rules(config)))
+    chains.append(_chain("lan_egress", "", _egress_rules(config, Judge(policy))))
     chains.append(_chain("output", "type filter hook output priority filter; policy drop;",
-                         output_rules(config, lan, wan)))
+                         output_rules(config, policy.egress, lan, wan)))
 
     counters = [f"  counter {nft_name(r)}{suffix} {{\n  }}" for r in (*DROP_REASONS, *LOG_REASONS)
                 for suffix in ("", "_unlogged")]
@@ -143,7 +138,9 @@ def _per_family(match: str, stem: str, verdict: str) -> list[str]:
     return [f"ip daddr {match}@{stem}_v4 {verdict}", f"ip6 daddr {match}@{stem}_v6 {verdict}"]
 
 
-def _egress_rules(config: Config) -> list[str]:
+def _egress_rules(config: Config, judge: Judge) -> list[str]:
+    """The judge's word on addresses, as sets: bypasses always dropped, vendors dropped or
+    (audit) logged, and in isolate only the allowlist accepted."""
     fw, rules = config.firewall, []
     if config.network.ipv6 == "off":
         rules.append("meta nfproto ipv6 jump drop_ipv6")
@@ -152,14 +149,14 @@ def _egress_rules(config: Config) -> list[str]:
         rules.append("udp dport 443 jump drop_quic")
     rules += _per_family("", "bypass", "jump drop_bypass_address")
     rules += _per_family("", "learned_bypass", "jump drop_bypass_address")
-    if fw.mode == "audit":
+    if not judge.enforces("vendor"):
         rules += _per_family("", "vendor", "jump log_audit_vendor")
         rules += _per_family("", "learned_vendor", "jump log_audit_vendor")
     else:
         rules += _per_family("", "vendor", "jump drop_vendor_address")
         rules += _per_family("", "learned_vendor", "jump drop_vendor_learned")
     rules.append("ct state established,related accept")
-    if fw.mode != "isolate":
+    if judge.mode != "isolate":
         return rules + ["accept"]
     rules += _per_family("", "allow", "accept") + _per_family("", "learned_allow", "accept")
     for stem in ("allow_svc", "learned_allow_svc"):

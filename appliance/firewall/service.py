@@ -16,10 +16,11 @@ import time
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from ..atomic import atomic_write
 from ..events.bus import EventBus
 from ..policy import Policy
-from .allow import parse_allow
-from .learn import AllowNames, Learner
+from ..policy.allow import AllowNames
+from .learn import Learner
 from .learned import KINDS, LearnedAddresses, store_path
 from .nft import Nft, NftError
 from .render import DROP_REASONS, LOG_REASONS, render
@@ -32,8 +33,7 @@ PRUNE_EVERY = 3600.0
 
 def ruleset_text(policy: Policy, store: LearnedAddresses) -> str:
     """The ruleset for a policy and the learned addresses (allowed ports as the policy says)."""
-    allows = AllowNames([parse_allow(a) for a in policy.config.firewall.allow])
-    return render(policy.config, policy.lists, store.elements(allows))
+    return render(policy, store.elements(AllowNames(policy.allows)))
 
 
 class FirewallService:
@@ -96,7 +96,7 @@ class FirewallService:
             self._carry[name] = (p + packets, o + octets)
         self.policy, self.sha256 = policy, hashlib.sha256(text.encode()).hexdigest()
         self.store.shared_policy = policy.config.firewall.shared_addresses
-        self.learner.set_policy(policy.lists, [parse_allow(a) for a in policy.config.firewall.allow])
+        self.learner.set_policy(policy.lists, policy.allows)
         self._save_ruleset(text)
         self.bus.emit("firewall.applied", reason="load", details={
             "mode": policy.config.firewall.mode, "sha256": self.sha256,
@@ -109,11 +109,7 @@ class FirewallService:
         for name, content in (("ruleset.nft", text), (APPLIED, json.dumps({
                 "config_sha256": self.policy.config.sha256, "lists_sha256": self.policy.lists.sha256,
                 "ruleset_sha256": self.sha256, "mode": self.policy.config.firewall.mode}))):
-            path = os.path.join(state, name)
-            with open(f"{path}.tmp", "w") as f:
-                f.write(content)
-            os.chmod(f"{path}.tmp", 0o640)
-            os.replace(f"{path}.tmp", path)
+            atomic_write(os.path.join(state, name), content)
 
     def _on_new(self, kind: str, name: str, addresses: list[str]) -> None:
         """New learned addresses: into the sets now, one transaction, before any answer leaves."""

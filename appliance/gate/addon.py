@@ -1,8 +1,10 @@
-"""The mitmproxy addon: read SNI and Host, decide with GatePolicy, never decrypt.
+"""The mitmproxy addon: read SNI and Host, decide with the policy's judge, never decrypt.
 
 TLS is always passed through untouched (relayed as plain TCP, decided in `next_layer`, or
 `ignore_connection` in `tls_clienthello`): clients see the real server certificate and
-need no CA. A blocked connection is refused in `server_connect`,
+need no CA. A TLS connection is decided only on its whole ClientHello, however it was
+segmented: until then nothing is relayed, and one that never completes it is closed
+after `HELLO_DEADLINE` and recorded as refused. A blocked connection is refused in `server_connect`,
 **before** any upstream connection exists, which holds only with
 `connection_strategy=lazy` (the default, eager, connects before the ClientHello is
 read: `running` forces lazy and says so). Plain HTTP gets a 403 with a one-line reason.
@@ -13,9 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from mitmproxy import ctx, exceptions, http, tls
-from mitmproxy.net.tls import starts_like_tls_record
+from mitmproxy.addons.next_layer import NextLayer
 from mitmproxy.proxy import layer, layers, server_hooks
 from mitmproxy.proxy.layers.modes import TransparentProxy
 from mitmproxy.proxy.layers.tls import parse_client_hello
@@ -24,32 +27,43 @@ from ..config import ConfigError
 from ..events.clock import Clock
 from ..events.event import Event
 from ..events.socket import EventSender
-from .decide import Decision, GatePolicy
+from ..policy import Judge, Verdict
 from .follow import load_applied, watched
+from .hello import could_be_tls, has_ech, server_name
 
 log = logging.getLogger("gcsguard.gate")
-ECH_EXTENSION = 0xFE0D
 RELOAD_EVERY = 1.0
-NO_POLICY = Decision(True, "no-policy")      # fail closed: nothing passes an unconfigured gate
+HELLO_DEADLINE = 5.0                         # seconds a client may take to send its ClientHello
+NO_POLICY = Verdict("block", "no-policy")    # fail closed: nothing passes an unconfigured gate
+BAD_HELLO = Verdict("block", "bad-sni")      # a ClientHello that does not parse
+INCOMPLETE = Verdict("block", "hello-incomplete")
 
 
 class EgressGuard:
     def __init__(self) -> None:
-        self.gate: GatePolicy | None = None
+        self.gate: Judge | None = None
         self.sender: EventSender | None = None
         self.clock = Clock()
-        self.decisions: dict[str, Decision] = {}            # client connection id -> decision
+        self.decisions: dict[str, Verdict] = {}             # client connection id -> verdict
+        self.waiting: dict[str, tuple] = {}    # ClientHello not whole yet: (since, client, server)
         self._watched: dict[str, float] = {}
         self._task: asyncio.Task | None = None
         self.blocked = self.allowed = 0
+        self.layers = NextLayer()                # mitmproxy's choice, for what we do not decide
 
     # --- options and policy -------------------------------------------------------------
     def load(self, loader) -> None:
         loader.add_option("gcsguard_config", str, "",
                           "gcsguard's config (e.g. /etc/gcsguard/gcsguard.toml); until it is set "
                           "every connection is refused")
+        # The layer decisions are ours alone (next_layer): mitmproxy's NextLayer would decide
+        # on a ClientHello's first byte (`mitmdump -s` loads it before us).
+        builtin = ctx.master.addons.get("nextlayer")
+        if builtin is not None and builtin is not self.layers:
+            ctx.master.addons.remove(builtin)
 
     def configure(self, updated) -> None:
+        self.layers.configure(updated)
         if "gcsguard_config" in updated and ctx.options.gcsguard_config:
             try:
                 self.reload()
@@ -68,9 +82,11 @@ class EgressGuard:
             "mode": config.firewall.mode, "learned": sum(map(len, self.gate.learned.kinds.values()))})
 
     async def _watch(self) -> None:
-        """The daemon reloads on SIGHUP and saves learned addresses as it learns: follow both."""
+        """The daemon reloads on SIGHUP and saves learned addresses as it learns: follow both.
+        And close connections whose ClientHello is overdue."""
         while True:
             await asyncio.sleep(RELOAD_EVERY)
+            self.close_overdue(time.monotonic())
             if self.gate is None:
                 continue
             now = watched(self.gate.policy.config.appliance.state_dir)
@@ -92,45 +108,70 @@ class EgressGuard:
 
     # --- decisions ------------------------------------------------------------------------
     def next_layer(self, data: layer.NextLayer) -> None:
-        """Decide a TLS connection as soon as its whole ClientHello is in and relay it as plain
-        TCP from the start (mitmproxy's own `ignore_hosts` path), sparing the tls_clienthello
-        hook and mitmproxy's two TLS layers, which every relayed chunk would cross. A blocked
-        one is refused in `server_connect` all the same."""
+        """Every layer decision. A TLS connection's first one is ours: decided on the whole
+        ClientHello and relayed as plain TCP from the start (mitmproxy's own `ignore_hosts`
+        path, sparing the tls_clienthello hook and two TLS layers); while the bytes so far
+        may still become a ClientHello (1-byte segments too), no layer is chosen, so nothing
+        is relayed or decided on a fragment. Everything else is mitmproxy's choice."""
+        if data.layer is None and not self._first_tls(data):
+            self.layers.next_layer(data)
+
+    def _first_tls(self, data: layer.NextLayer) -> bool:
+        """True when this decision is ours: made now, or waiting for the rest of the hello."""
         context = data.context
-        if data.layer is not None or len(context.layers) != 1 \
-                or not isinstance(context.layers[0], TransparentProxy):
-            return              # not the connection's first decision, or mitmproxy's came first
+        if len(context.layers) != 1 or not isinstance(context.layers[0], TransparentProxy) \
+                or context.client.transport_protocol != "tcp":
+            return False            # not the connection's first decision
         client_data = data.data_client()
-        if context.client.transport_protocol != "tcp" or not starts_like_tls_record(client_data):
-            return
+        if not could_be_tls(client_data):
+            return False                                  # HTTP or other TCP: decided later
         try:
             hello = parse_client_hello(client_data)
         except ValueError:
-            return                                    # mitmproxy's TLS layer refuses it
+            self._record(context.client, context.server, BAD_HELLO, "tls.decision",
+                         {"error": "not a ClientHello", "bytes": len(client_data)})
+            data.layer = layers.TCPLayer(context, ignore=True)   # refused in server_connect
+            return True
         if hello is None:
-            return                                    # in pieces: tls_clienthello decides
+            self.waiting.setdefault(context.client.id,
+                                    (time.monotonic(), context.client, context.server))
+            return True                                   # no layer yet: wait for the rest
         self._decide_tls(hello, context.client, context.server)
         data.layer = layers.TCPLayer(context, ignore=True)
+        return True
 
     def tls_clienthello(self, data: tls.ClientHelloData) -> None:
         data.ignore_connection = True                          # never intercept: pass through
-        self._decide_tls(data.client_hello, data.context.client, data.context.server)
+        if data.context.client.id not in self.decisions:
+            self._decide_tls(data.client_hello, data.context.client, data.context.server)
 
     def _decide_tls(self, hello: tls.ClientHello, client, server) -> None:
+        self.waiting.pop(client.id, None)
         address, port = server.address or ("", 0)
-        ech = any(ext[0] == ECH_EXTENSION for ext in hello.extensions)
-        sni = hello.sni                          # a property that validates the name each time
-        decision = self.gate.tls(sni, address, port, ech) if self.gate else NO_POLICY
-        self.decisions[client.id] = decision
-        self._decided("tls.decision", decision, client, server, {
+        sni, valid = server_name(hello.extensions)
+        ech = has_ech(hello.extensions)          # decided by the outer SNI all the same
+        decision = self.gate.tls(sni, address, port, valid) if self.gate else NO_POLICY
+        self._record(client, server, decision, "tls.decision", {
             "alpn": [p.decode(errors="replace") for p in hello.alpn_protocols], "ech": ech,
             "sni": sni or ""})
+
+    def close_overdue(self, now: float) -> None:
+        """Refuse (close, record) connections whose ClientHello did not complete in time."""
+        for client_id, (since, client, server) in list(self.waiting.items()):
+            if now - since >= HELLO_DEADLINE:
+                self.waiting.pop(client_id, None)
+                self._record(client, server, INCOMPLETE, "tls.decision", {"waited_s": HELLO_DEADLINE})
+                _close(client)
+
+    def _record(self, client, server, decision: Verdict, type: str, details: dict) -> None:
+        self.decisions[client.id] = decision
+        self._decided(type, decision, client, server, details)
 
     def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
         decision = self.decisions.get(data.client.id)
         if decision is None:                    # neither TLS nor HTTP (an extra port): by address
             address, port = data.server.address or ("", 0)
-            decision = self.gate.tls(None, address, port) if self.gate else NO_POLICY
+            decision = self.gate.connection(address, port) if self.gate else NO_POLICY
             self.decisions[data.client.id] = decision
             self._decided("tcp.decision", decision, data.client, data.server, {})
         if decision.block:
@@ -155,17 +196,20 @@ class EgressGuard:
                 {"Content-Type": "text/plain"})
 
     def client_disconnected(self, client) -> None:
+        waited = self.waiting.pop(client.id, None)
+        if waited is not None:                                   # gave up before a whole hello
+            self._decided("tls.decision", INCOMPLETE, client, waited[2], {"closed_by": "client"})
         self.decisions.pop(client.id, None)
 
     # --- events ---------------------------------------------------------------------------
-    def _decided(self, type: str, decision: Decision, client, server, details: dict) -> None:
+    def _decided(self, type: str, decision: Verdict, client, server, details: dict) -> None:
         if decision.block:
             self.blocked += 1
         else:
             self.allowed += 1
         address, port = server.address or ("", 0)
         peer = client.peername or ("", 0)
-        action = "block" if decision.block else "log" if decision.reason == "audit-vendor" else "allow"
+        action = "block" if decision.block else "log" if decision.action == "audit" else "allow"
         self._emit(type, action, decision.reason,
                    device_ip=peer[0], name=decision.name, vendor=decision.vendor,
                    category=decision.category,
@@ -181,3 +225,14 @@ class EgressGuard:
             log.warning("daemon unreachable: %d gate events not sent (enforcement goes on)",
                         self.sender.unsent)
 
+
+
+def _close(client) -> None:
+    """Close a client connection mitmproxy holds (its handler, by the connection's id)."""
+    try:
+        proxyserver = ctx.master.addons.get("proxyserver")
+        handler = proxyserver.connections.get(client.id) if proxyserver else None
+        if handler is not None:
+            handler.close_connection(handler.client)
+    except Exception:                        # already gone: nothing to close
+        log.debug("closing %s failed", client.id, exc_info=True)

@@ -10,13 +10,13 @@ import os
 
 from ..firewall.learned import LearnedAddresses, store_path
 from ..firewall.service import APPLIED
-from ..policy import load_policy
-from .decide import GatePolicy
+from ..policy import Judge, load_policy
 
 
-def load_applied(path: str, previous: GatePolicy | None = None) -> GatePolicy:
-    """Config, lists and learned addresses. ValueError if the config at `path` is not the
-    one the daemon applied (ConfigError if it is not valid): the caller keeps `previous`."""
+def load_applied(path: str, previous: Judge | None = None) -> Judge:
+    """The judge of the applied policy, with the learned addresses. ValueError if the config
+    at `path` is not the one the daemon applied (ConfigError if it is not valid): the
+    caller keeps `previous`."""
     policy = load_policy(path, previous.policy if previous else None)
     applied = _applied_sha256(policy.config.appliance.state_dir)
     if applied is not None and applied != policy.config.sha256:
@@ -24,7 +24,7 @@ def load_applied(path: str, previous: GatePolicy | None = None) -> GatePolicy:
                          f"({applied[:12]}): keeping the one in force")
     learned = LearnedAddresses(policy.config.firewall.shared_addresses)
     learned.load(store_path(policy.config.appliance.state_dir))
-    return GatePolicy(policy, learned)
+    return Judge(policy, learned)
 
 
 def watched(state_dir: str) -> dict[str, float]:

@@ -16,7 +16,7 @@ from ..config import Config
 
 async def serve(config: Config) -> None:
     from mitmproxy import options
-    from mitmproxy.addons import core, disable_h2c, errorcheck, next_layer, proxyserver, tlsconfig
+    from mitmproxy.addons import core, disable_h2c, errorcheck, proxyserver, tlsconfig
     from mitmproxy.master import Master
 
     from .addon import EgressGuard
@@ -25,9 +25,9 @@ async def serve(config: Config) -> None:
     # Only what a transparent passthrough gate uses: every hook visits every addon, and
     # mitmdump's thirty (playback, export, cookies, ...) cost a fifth of its CPU here.
     master = Master(opts, with_termlog=False)
-    # the guard before NextLayer: its next_layer decides TLS first (see EgressGuard.next_layer)
+    # no NextLayer addon: the guard makes every layer decision (see EgressGuard.next_layer)
     guard = EgressGuard()
-    master.addons.add(core.Core(), proxyserver.Proxyserver(), guard, next_layer.NextLayer(),
+    master.addons.add(core.Core(), proxyserver.Proxyserver(), guard,
                       tlsconfig.TlsConfig(), disable_h2c.DisableH2C(), errorcheck.ErrorCheck())
     opts.update(mode=["transparent"], listen_host="", listen_port=config.gate.listen_port,
                 connection_strategy="lazy", gcsguard_config=config.path)

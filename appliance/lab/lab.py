@@ -14,11 +14,20 @@ import time
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from ..atomic import atomic_write
 from ..evlog import signing
 from . import topology
 from .certs import write_lab_pki
-from .labconfig import DEFAULT_ALLOW, GATE_UID, LAB_ALERT_RULES, LAB_LISTS, render_config, shipped_lists
+from .labconfig import (
+    DEFAULT_ALLOW,
+    GATE_UID,
+    LAB_ALERT_RULES,
+    LAB_LISTS,
+    render_config,
+    shipped_lists,
+)
 from .topology import LabError, LabState, Namespaces
+
 
 class Lab:
     def __init__(self, directory: str, prefix: str = "gcslab") -> None:
@@ -151,11 +160,8 @@ scrape_configs:
         self.write_config()
 
     def write_config(self) -> None:
-        text = render_config(self.settings, [*shipped_lists(), os.path.join(self.directory, "lists")])
-        tmp = self.config_path + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(text)
-        os.replace(tmp, self.config_path)
+        atomic_write(self.config_path, render_config(
+            self.settings, [*shipped_lists(), os.path.join(self.directory, "lists")]), mode=0o644)
 
     def reload(self, **settings) -> bool:
         """Rewrite the config, SIGHUP the appliance, wait for the verdict; True if applied."""
@@ -230,11 +236,18 @@ scrape_configs:
                             records.append(record)
         return records
 
-    def hits(self, after: float = 0.0) -> list[dict]:
+    def upstream_queries(self, after: float = 0.0) -> list[str]:
+        """The names the appliance's upstream resolver was asked, as it recorded them."""
+        from .internet import UPSTREAM_DNS
+        return [h["qname"] for h in self.hits(after) if h["addr"] == UPSTREAM_DNS and "qname" in h]
+
+    def hits(self, after: float = 0.0, connects: bool = False) -> list[dict]:
+        """What the simulated internet received: a connection, datagram or DNS question per
+        record; a TLS service's bare connections (before any handshake) with `connects`."""
         records = []
         for line in self._read("hits.jsonl").splitlines():
             hit = json.loads(line)
-            if hit["t"] > after:
+            if hit["t"] > after and (connects or hit.get("stage") != "connect"):
                 records.append(hit)
         return records
 

@@ -14,6 +14,8 @@ from collections import Counter
 
 import dnslib
 
+from ..config.endpoint import Endpoint
+
 LAB_ZONE = """
 $TTL 300
 mydjiflight.dji.com.        IN A     203.0.113.10
@@ -23,6 +25,8 @@ api.dji.com.                IN A     203.0.113.12
 telemetry.allowed.example.  IN CNAME edge.allowed.example.
 edge.allowed.example.       IN CNAME api.dji.com.
 beacon.allowed.example.     IN CNAME mydjiflight.dji.com.
+relay.allowed.example.      IN CNAME ingest.dji.com.
+ingest.dji.com.             IN A     203.0.113.14
 www.allowed.example.        IN A     198.51.100.80
 www.allowed.example.        IN AAAA  2001:db8::80
 www.allowed.example.        IN MX    10 mail.allowed.example.
@@ -162,10 +166,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m appliance.lab.zone", description=main.__doc__)
     parser.add_argument("--listen", default="127.0.0.1:5399", help="host:port (loopback or a lab namespace)")
     args = parser.parse_args(argv)
-    host, _, port = args.listen.rpartition(":")
+    host, port = Endpoint.parse(args.listen)
 
     async def serve() -> None:
-        server = ZoneServer(host.strip("[]"), int(port))
+        server = ZoneServer(host, port)
         await server.start()
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):

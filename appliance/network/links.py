@@ -15,6 +15,7 @@ from typing import Callable
 from prometheus_client import CollectorRegistry, Gauge
 
 from ..config import Config
+from ..config.endpoint import Endpoint
 from ..events.bus import EventBus
 
 
@@ -41,7 +42,7 @@ def validate(config: Config, links: dict[str, str], addresses: set[str]) -> list
                                 f"(interfaces here: {known})")
     for section, listen in (("dns", config.dns.listen), ("metrics", config.metrics.listen)):
         for entry in listen:
-            host = entry.rpartition(":")[0].strip("[]")
+            host = Endpoint.parse(entry).host
             try:
                 address = str(ipaddress.ip_address(host))
             except ValueError:
@@ -123,8 +124,12 @@ class LinkWatcher:
 
     async def run(self, ipr_factory: Callable | None = None) -> None:
         from pyroute2 import AsyncIPRoute
-        from pyroute2.netlink.rtnl import (RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR, RTMGRP_LINK,
-                                           RTMGRP_NEIGH)
+        from pyroute2.netlink.rtnl import (
+            RTMGRP_IPV4_IFADDR,
+            RTMGRP_IPV6_IFADDR,
+            RTMGRP_LINK,
+            RTMGRP_NEIGH,
+        )
         ipr = (ipr_factory or AsyncIPRoute)()
         await ipr.bind(groups=RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR | RTMGRP_NEIGH)
         try:

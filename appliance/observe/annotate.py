@@ -2,7 +2,8 @@
 
 One place for every producer (logged drops, flows): the device from its MAC, the
 name the device itself got from DNS for that address (or `direct-ip` when it got
-none), and the vendor from the lists or from the learned addresses' provenance.
+none), and the vendor as the judge sees the address: its list entry, or the listed
+name that led to it (not a CDN alias met on the way).
 """
 from __future__ import annotations
 
@@ -11,8 +12,7 @@ import time
 from typing import Callable
 
 from ..events.bus import EventBus
-from ..firewall.learned import LearnedAddresses
-from ..lists import ListSet
+from ..policy import Judge
 from .attribution import Attribution
 from .devices import Devices
 
@@ -20,10 +20,9 @@ DIRECT_IP_EVERY = 600.0        # one bypass.direct_ip event per device, address 
 
 
 class Annotator:
-    def __init__(self, bus: EventBus, lists: Callable[[], ListSet], learned: LearnedAddresses,
-                 attribution: Attribution, devices: Devices,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.bus, self.lists, self.learned = bus, lists, learned
+    def __init__(self, bus: EventBus, judge: Callable[[], Judge], attribution: Attribution,
+                 devices: Devices, clock: Callable[[], float] = time.monotonic) -> None:
+        self.bus, self.judge = bus, judge
         self.attribution, self.devices, self.clock = attribution, devices, clock
         self._direct_seen: dict[tuple, float] = {}
         self.direct_ip_count = {"block": 0, "allow": 0, "redirect": 0}
@@ -36,11 +35,13 @@ class Annotator:
         out = {"device_id": device_id, "device_name": device_name, "device_ip": src,
                "name": "", "vendor": "", "category": "", "details": {}}
         details = out["details"]
-        match = self.lists().ips.match(dst) if dst else None
-        if match:
-            out["vendor"], out["category"] = match.source.vendor, match.source.category
-            details["list_entry"] = match.entry
-        provenance = self.learned.names_for(dst)
+        judge = self.judge()
+        verdict = judge.address(dst) if dst else None
+        if verdict is not None and verdict.match is not None:
+            out["vendor"], out["category"] = verdict.vendor, verdict.category
+            if verdict.match.source.type == "ip":
+                details["list_entry"] = verdict.match.entry
+        provenance = judge.learned.names_for(dst) if dst else []
         if provenance:
             details["learned_names"] = provenance[:8]
         resolved = self.attribution.name_for(src, dst) if dns_attributed else None
@@ -48,11 +49,11 @@ class Annotator:
             out["name"] = resolved
         elif dns_attributed and _public(dst):
             details["direct_ip"] = True
-        out["name"] = out["name"] or (provenance[0] if provenance else "")
+        out["name"] = out["name"] or judge.vendor_name(dst)
         for name in ([out["name"]] if out["name"] else []) + provenance:
             if out["vendor"]:
                 break
-            block = self.lists().check_name(name).block    # the vendor whose name led here
+            block = judge.lists.check_name(name).block      # the vendor whose name led here
             if block:
                 out["vendor"], out["category"] = block.source.vendor, block.source.category
         return out

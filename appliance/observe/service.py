@@ -16,13 +16,13 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from ..config import Config
 from ..events.bus import EventBus
 from ..firewall.render import lan_interfaces
-from ..packets.events import PacketEvents
-from ..packets.nflog import NflogMetrics, NflogReader
 from .annotate import Annotator
 from .attribution import Attribution
-from .devices import Devices, parse_inventory
+from .devices import Devices
 from .evidence import PcapStore
 from .flows import Flow, FlowReader
+from .nflog import NflogMetrics, NflogReader
+from .packets import PacketEvents
 
 PROTOCOLS = {1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6"}
 # Per namespace, set before flows start: byte counters and start/stop times on conntrack entries.
@@ -30,16 +30,16 @@ SYSCTLS = {"net/netfilter/nf_conntrack_acct": "1", "net/netfilter/nf_conntrack_t
 
 
 class Observation:
-    def __init__(self, config: Config, bus: EventBus, registry: CollectorRegistry, lists, learned,
-                 local_addresses: set[str], counters=lambda: {}) -> None:
+    def __init__(self, config: Config, bus: EventBus, registry: CollectorRegistry, judge,
+                 inventory: dict, local_addresses: set[str], counters=lambda: {}) -> None:
         self.bus, self.local, self.counters = bus, local_addresses, counters
         self.gate_ports = ({80, 443, *map(int, config.gate.extra_ports)} if config.gate.enabled
                            else set())
         self.report_every = config.events.drop_report_interval
         d = config.devices
-        self.devices = Devices(parse_inventory(d.inventory), bus, d.report_unknown)
+        self.devices = Devices(inventory, bus, d.report_unknown)
         self.attribution = Attribution(d.dns_memory, d.dns_memory_seconds)
-        self.annotator = Annotator(bus, lists, learned, self.attribution, self.devices)
+        self.annotator = Annotator(bus, judge, self.attribution, self.devices)
         e = config.evidence
         self.evidence = PcapStore(e.pcap_directory, e.max_file_bytes, e.max_total_bytes, lambda gone:
                                   bus.emit("evidence.pruned", reason="budget", details={"files": gone}))

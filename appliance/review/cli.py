@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 
 from ..evlog import signing
 from ..evlog.verify import verify
-from .output import EVENT_COLUMNS, event_row, write
 from .devices import DEVICE_COLUMNS, TIMELINE_COLUMNS, devices, timeline
+from .output import EVENT_COLUMNS, event_row, write
 from .query import Filter, records, summarize
 
 SUBCOMMANDS = ("show", "verify", "devices", "timeline", "pcap", "export", "verify-bundle", "report")
@@ -147,7 +147,7 @@ def cmd_devices(args: argparse.Namespace) -> int:
     inventory = {}
     if args.config:
         from ..config import load_config
-        from ..observe.devices import parse_inventory
+        from ..policy.inventory import parse_inventory
         inventory = parse_inventory(load_config(args.config).devices.inventory)
     write(devices(records(args.directory), inventory), args.format, sys.stdout, DEVICE_COLUMNS)
     return 0
@@ -162,6 +162,7 @@ def cmd_timeline(args: argparse.Namespace) -> int:
 
 def cmd_pcap(args: argparse.Namespace) -> int:
     import os
+
     from ..observe.evidence import extract
     f = Filter(args.since, args.until, args.device)
     refs = [(p["file"], p["index"], p["sha256"]) for r in records(args.directory) if f.matches(r)

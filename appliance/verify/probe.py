@@ -17,6 +17,7 @@ import json
 import subprocess
 
 from ..config import Config
+from ..config.endpoint import Endpoint
 from ..observe.devices import PROBE_MAC
 
 GATEWAY6 = "fe80::1"
@@ -36,7 +37,7 @@ def gateway(config: Config) -> str:
     """The address the LAN's clients are told to use: the resolver's first LAN IPv4
     address, else the first LAN interface's primary IPv4 address."""
     for listen in config.dns.listen:
-        host = listen.rpartition(":")[0].strip("[]")
+        host = Endpoint.parse(listen).host
         try:
             address = ipaddress.ip_address(host)
         except ValueError:

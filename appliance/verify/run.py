@@ -17,6 +17,7 @@ import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..atomic import atomic_write
 from ..config import Config
 from ..events.clock import Clock
 from ..events.event import Event
@@ -167,8 +168,4 @@ def _read(path: str) -> dict:
 
 
 def _write(path: str, results: dict) -> None:
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(results, f, indent=1)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(results, indent=1), mode=0o644)

@@ -50,7 +50,7 @@ SENDER = textwrap.dedent("""
 
 READER = textwrap.dedent("""
     import asyncio, json, sys, time
-    from appliance.packets.nflog import NflogReader
+    from appliance.observe.nflog import NflogReader
     async def main(seconds):
         reader, first = NflogReader(7), []
         def handle(p):

@@ -55,8 +55,9 @@ def test_bad_rules_are_named_with_file_rule_and_key(tmp_path):
 
 
 def test_a_config_with_bad_rules_is_rejected(tmp_path):
-    from appliance.config import ConfigError, load_config
+    from appliance.config import ConfigError
+    from appliance.policy import load_policy
     from tests.conftest import config_file
     (tmp_path / "rules.toml").write_text("[[rule]]\nname = 'x'\n")
     with pytest.raises(ConfigError, match=r"\[alerts\] rules_file: .*rule 1 \(x\): 'match'"):
-        load_config(config_file(tmp_path, extra='[alerts]\nrules_file = "rules.toml"\n'))
+        load_policy(config_file(tmp_path, extra='[alerts]\nrules_file = "rules.toml"\n'))

@@ -4,9 +4,11 @@ import asyncio
 import dnslib
 
 from appliance.dns import wire
+from appliance.dns.aliases import Aliases
 from appliance.dns.cache import AnswerCache
 from appliance.dns.chain import Request, Sinkhole, build_chain
 from appliance.lists import load
+from tests.helpers import judge_of
 
 
 class FakeForwarder:
@@ -38,13 +40,15 @@ def run(chain, name, qtype="A"):
     return req, dnslib.DNSRecord.parse(result), answered_at_once
 
 
-def make(tmp_path, answers):
+def make(tmp_path, answers, mode="vendor-block", allow=()):
     (tmp_path / "v.list").write_text("# vendor: V\n# category: vendor\nvendor.example\n")
     lists, _ = load([str(tmp_path / "v.list")], [], 0)
     recorded = []
     forwarder = FakeForwarder(answers)
-    chain = build_chain(lambda req, resp: recorded.append(req.verdict), lambda: lists,
-                        AnswerCache(100, 60), forwarder, Sinkhole("nxdomain", 60), (0, 86400, 3600))
+    judge = judge_of(lists, mode, allow, aliases=Aliases())
+    chain = build_chain(lambda req, resp: recorded.append(req.verdict), lambda: judge,
+                        AnswerCache(100, 60), forwarder, Sinkhole("nxdomain", 60), (0, 86400, 3600),
+                        judge.aliases)
     return chain, forwarder, recorded
 
 
@@ -67,3 +71,23 @@ def test_order_and_verdicts(tmp_path):
     req, reply, _ = run(chain, "gone.example")
     assert req.verdict == "servfail" and reply.header.rcode == 2
     assert recorded.count("cached") == 1 and len(recorded) == 10    # every answer recorded once
+
+
+def test_isolate_resolves_only_the_allowlist_and_its_aliases(tmp_path):
+    """A name off the allowlist is answered here, and never asked upstream; the CNAME
+    target an allowlisted answer named becomes resolvable in turn."""
+    www = [dnslib.RR("www.allowed.example", dnslib.QTYPE.CNAME, rdata=dnslib.CNAME("edge.cdn.example"),
+                     ttl=60), dnslib.RR("edge.cdn.example", rdata=dnslib.A("198.51.100.80"), ttl=60)]
+    edge = [dnslib.RR("edge.cdn.example", rdata=dnslib.A("198.51.100.80"), ttl=60)]
+    chain, forwarder, _ = make(tmp_path, {"www.allowed.example": www, "edge.cdn.example": edge,
+                                          "data123.any.example": edge},
+                               mode="isolate", allow=("allowed.example tcp/443",))
+    req, reply, _ = run(chain, "data123.any.example")
+    assert (req.verdict, req.reason, reply.header.rcode) == ("blocked", "not-allowed", 3)
+    req, reply, _ = run(chain, "edge.cdn.example")                 # not yet an alias
+    assert req.reason == "not-allowed"
+    assert forwarder.asked == []                                   # nothing left for either
+    req, reply, _ = run(chain, "www.allowed.example")              # positive control
+    assert req.verdict == "forwarded" and forwarder.asked == ["www.allowed.example"]
+    req, reply, _ = run(chain, "edge.cdn.example")
+    assert req.verdict == "forwarded" and str(reply.rr[0].rdata) == "198.51.100.80"

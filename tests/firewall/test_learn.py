@@ -5,11 +5,11 @@ import dnslib
 
 from appliance.dns import wire
 from appliance.dns.chain import Request
-from appliance.firewall.allow import parse_allow
 from appliance.firewall.learn import Learner, answer_addresses, make_query
 from appliance.firewall.learned import LearnedAddresses
 from appliance.lab.zone import Zone
 from appliance.lists import load
+from appliance.policy.allow import parse_allow
 
 
 def lists_from(tmp_path, vendor_names, doh_names=()):
@@ -90,10 +90,17 @@ def test_resolver_answers_feed_the_sets_before_they_leave(tmp_path):
     # an answer for a name on no allowlist teaches nothing
     learner.observe(request("elsewhere.example", summary=["192.0.2.77"]))
     assert "192.0.2.77" not in store.kinds["allow"]
-    # a name the resolver blocked is queued for resolution as a vendor name
-    match = lists.domains.match("flighthub.dji.com")
-    learner.observe(request("flighthub.dji.com", "blocked", match))
-    assert learner._known["flighthub.dji.com"] == "vendor"
+    # a name the resolver refused is never looked up (its labels could carry a client's data)
+    match, pending = lists.domains.match("flighthub.dji.com"), learner.pending()
+    learner.observe(request("c2VjcmV0.flighthub.dji.com", "blocked", match))
+    assert "c2VjcmV0.flighthub.dji.com" not in learner._known and learner.pending() == pending
+    # an allowed query's answer that the judge blocked by its CNAME: its addresses are learned
+    # under the listed name that matched, with no lookup of either
+    cloaked = request("telemetry.other.example", "blocked", match, ["CNAME api.dji.com", "203.0.113.12"])
+    cloaked.reason, cloaked.matched = "cname-list", "api.dji.com"
+    learner.observe(cloaked)
+    assert store.about("203.0.113.12")["vendor"]["names"].keys() == {"api.dji.com"}
+    assert learner.pending() == pending
     # audit mode: the device got the vendor's addresses, so they are learned right away
     learner.observe(request("mydjiflight.dji.com", "audited", match, ["203.0.113.10"]))
     assert "203.0.113.10" in store.kinds["vendor"]

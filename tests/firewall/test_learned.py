@@ -2,9 +2,8 @@ import json
 
 import pytest
 
-from appliance.firewall.allow import parse_allow
-from appliance.firewall.learn import AllowNames
 from appliance.firewall.learned import LearnedAddresses
+from appliance.policy.allow import AllowNames, parse_allow
 
 
 def test_provenance_and_new_addresses():

@@ -44,7 +44,7 @@ def chain(text: str, name: str) -> list[str]:
 
 
 def test_one_table_replaced_atomically(tmp_path):
-    text = render(policy_for(tmp_path).config, policy_for(tmp_path).lists)
+    text = render(policy_for(tmp_path))
     assert text.startswith("table inet gcsguard\ndelete table inet gcsguard\ntable inet gcsguard {")
     assert set(re.findall(r"table (\w+ \w+)", text)) == {"inet gcsguard"}   # no other table
 
@@ -52,7 +52,7 @@ def test_one_table_replaced_atomically(tmp_path):
 def test_every_mode_closes_the_bypasses(tmp_path):
     for mode in ("isolate", "vendor-block", "audit"):
         p = policy_for(tmp_path, f'mode = "{mode}"')
-        text = render(p.config, p.lists)
+        text = render(p)
         nat = chain(text, "dns_redirect")
         assert 'iifname { "lan0", "wlan0", "gcsprobe0" } meta l4proto { tcp, udp } th dport 53 ct event set 0 redirect to :5353' in nat
         assert any("fib daddr type != local jump log_dns_bypass" in r for r in nat)
@@ -68,9 +68,9 @@ def test_every_mode_closes_the_bypasses(tmp_path):
 
 
 def test_modes_differ_only_where_they_should(tmp_path):
-    isolate = chain(render(*_pl(policy_for(tmp_path, 'mode = "isolate"'))), "lan_egress")
-    block = chain(render(*_pl(policy_for(tmp_path, 'mode = "vendor-block"'))), "lan_egress")
-    audit = chain(render(*_pl(policy_for(tmp_path, 'mode = "audit"'))), "lan_egress")
+    isolate = chain(render((policy_for(tmp_path, 'mode = "isolate"'))), "lan_egress")
+    block = chain(render((policy_for(tmp_path, 'mode = "vendor-block"'))), "lan_egress")
+    audit = chain(render((policy_for(tmp_path, 'mode = "audit"'))), "lan_egress")
     assert isolate[-1] == "jump drop_not_allowed" and block[-1] == "accept" and audit[-1] == "accept"
     assert "ip daddr @learned_allow_v4 accept" in isolate and "ip daddr @learned_allow_v4 accept" not in block
     assert "ip daddr @vendor_v4 jump drop_vendor_address" in block
@@ -78,13 +78,9 @@ def test_modes_differ_only_where_they_should(tmp_path):
     assert not any("drop_vendor" in r for r in audit)
 
 
-def _pl(p):
-    return p.config, p.lists
-
-
 def test_sets_hold_lists_allowlist_and_learned(tmp_path):
     p = policy_for(tmp_path)
-    text = render(p.config, p.lists, {"learned_vendor": ["203.0.113.10", "2001:db8::10"],
+    text = render(p, {"learned_vendor": ["203.0.113.10", "2001:db8::10"],
                                       "learned_allow_svc": [("198.51.100.80", ("tcp", "443"))]})
     sets = dict(re.findall(r"set (\w+) \{\n(.*?)\n  \}", text, re.S))
     assert "198.51.100.53" in sets["bypass_v4"] and "198.51.100.53" not in sets["vendor_v4"]
@@ -97,14 +93,14 @@ def test_sets_hold_lists_allowlist_and_learned(tmp_path):
 
 def test_appliance_answers_lan_dns_and_management_only(tmp_path):
     p = policy_for(tmp_path)
-    text = render(p.config, p.lists)
+    text = render(p)
     inp = chain(text, "input")
     assert 'iifname { "lan0", "wlan0", "gcsprobe0" } meta l4proto { tcp, udp } th dport 5353 ct event set 0 accept' in inp
     assert 'iifname { "mgmt0" } tcp dport { 9253 } accept' in inp
     assert "ip saddr { 10.71.0.0/24 } tcp dport { 9253 } accept" in inp
     assert inp[-2:] == ['iifname "wan0" jump drop_wan_input', "jump drop_input"]
     assert not any("dport 67" in r or "dport 123" in r for r in inp)       # not serving DHCP/NTP
-    served = render(*_pl(policy_for(tmp_path, network='serve_dhcp = true\nserve_ntp = true\n'
+    served = render((policy_for(tmp_path, network='serve_dhcp = true\nserve_ntp = true\n'
                                                'dhcp_range = "10.70.0.100,10.70.0.150"')))
     assert 'iifname { "lan0", "wlan0", "gcsprobe0" } udp dport 67 accept' in chain(served, "input")
     out = chain(text, "output")
@@ -122,7 +118,7 @@ def test_nft_accepts_the_ruleset(tmp_path, scratch_netns, firewall, network):
     """Real nft, in a namespace of our own: loads, and loads again over itself."""
     p = policy_for(tmp_path, firewall, network)
     path = tmp_path / "ruleset.nft"
-    path.write_text(render(p.config, p.lists, {"learned_vendor": ["203.0.113.10"],
+    path.write_text(render(p, {"learned_vendor": ["203.0.113.10"],
                                                "learned_allow": ["198.51.100.80"]}))
     in_netns(scratch_netns, "nft", "-c", "-f", str(path))
     in_netns(scratch_netns, "nft", "-f", str(path))

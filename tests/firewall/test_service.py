@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 from appliance.lab.internet import VENDOR
 from appliance.lab.topology import LAN_V4
@@ -22,18 +23,27 @@ def applied(lab) -> int:
     return sum(e["type"] == "firewall.applied" for e in lab.events())
 
 
-def test_a_name_the_resolver_blocks_is_resolved_into_the_set_element_by_element(lab):
+def test_a_refused_name_is_never_resolved_and_an_answers_vendor_address_is_learned(lab):
+    """A client's refused lookup leaves nothing (not even the appliance's own lookup); the
+    vendor address in an allowed query's CNAME-cloaked answer goes into the set element
+    by element, under the listed name that matched."""
     assert lab.reload(mode="vendor-block")
-    loads = applied(lab)
-    assert "203.0.113.12" not in nft_set(lab, "learned_vendor_v4")
-    # api.dji.com is covered by the list entry dji.com: only a client's query reveals the name
-    assert "NXDOMAIN" in lab.run("ctl", "dig", f"@{LAN_V4}", "api.dji.com").stdout
-    assert wait_for(lambda: "203.0.113.12" in nft_set(lab, "learned_vendor_v4"))
+    loads, start = applied(lab), time.time()
+    assert "203.0.113.14" not in nft_set(lab, "learned_vendor_v4")
+    # ingest.dji.com is covered by the list entry dji.com: refused, and never asked upstream
+    assert "NXDOMAIN" in lab.run("ctl", "dig", f"@{LAN_V4}", "ingest.dji.com").stdout
+    # relay.allowed.example is on no list: asked upstream, its answer's CNAME is a vendor's
+    assert "NXDOMAIN" in lab.run("ctl", "dig", f"@{LAN_V4}", "relay.allowed.example").stdout
+    assert wait_for(lambda: "203.0.113.14" in nft_set(lab, "learned_vendor_v4"))
     assert applied(lab) == loads                                  # no reload: one element added
-    assert wait_for(lambda: gcsguard(lab, "lists", "ip", "203.0.113.12").returncode == 0)  # saved
-    shown = gcsguard(lab, "lists", "ip", "203.0.113.12")
-    assert "learned 203.0.113.12 as vendor:" in shown.stdout
-    assert "api.dji.com" in shown.stdout
+    time.sleep(1.0)                                               # a learner would have asked by now
+    asked = lab.upstream_queries(after=start)
+    assert "relay.allowed.example" in asked                        # positive control
+    assert "ingest.dji.com" not in asked
+    assert wait_for(lambda: gcsguard(lab, "lists", "ip", "203.0.113.14").returncode == 0)  # saved
+    shown = gcsguard(lab, "lists", "ip", "203.0.113.14")
+    assert "learned 203.0.113.14 as vendor:" in shown.stdout
+    assert "ingest.dji.com" in shown.stdout
     assert gcsguard(lab, "lists", "ip", "192.0.2.99").returncode == 1
 
 

@@ -3,6 +3,7 @@ import asyncio
 import json
 import socket
 import ssl
+import time
 
 import pytest
 from mitmproxy import exceptions, tls
@@ -12,8 +13,9 @@ from mitmproxy.proxy.layers.modes import TransparentProxy
 from mitmproxy.proxy.layers.tls import parse_client_hello
 from mitmproxy.test import taddons, tflow
 
-from appliance.gate.addon import EgressGuard
+from appliance.gate.addon import HELLO_DEADLINE, EgressGuard
 from tests.conftest import config_file
+from tests.helpers import with_extension
 
 
 def client_hello_bytes(sni: str | None) -> bytes:
@@ -114,18 +116,55 @@ def test_a_whole_clienthello_is_decided_at_the_first_layer_decision(guarded):
         [("block", "sni-list", "mydjiflight.dji.com"), ("allow", "sni-allowed", "www.allowed.example")]
 
 
-def test_what_next_layer_cannot_decide_is_left_to_mitmproxy(guarded):
-    """A ClientHello still in pieces, plain HTTP, or a layer another addon chose: tls_clienthello
-    or requestheaders decides later."""
+def test_what_is_not_a_clienthello_is_mitmproxys_choice(guarded):
+    """Plain HTTP goes to mitmproxy's HTTP layer (requestheaders decides); a layer another
+    addon chose stays."""
     addon, tctx, _ = guarded
-    hello = client_hello_bytes("mydjiflight.dji.com")
-    for data in (first_decision(tctx, hello[:60]), first_decision(tctx, b"GET / HTTP/1.1\r\n")):
-        addon.next_layer(data)
-        assert data.layer is None and data.context.client.id not in addon.decisions
-    chosen = first_decision(tctx, hello)
+    http_data = first_decision(tctx, b"GET / HTTP/1.1\r\n")
+    addon.next_layer(http_data)
+    assert isinstance(http_data.layer, layers.HttpLayer)
+    assert http_data.context.client.id not in addon.decisions
+    chosen = first_decision(tctx, client_hello_bytes("mydjiflight.dji.com"))
     chosen.layer = layers.TCPLayer(chosen.context)
     addon.next_layer(chosen)
     assert chosen.layer.flow is not None and chosen.context.client.id not in addon.decisions
+
+
+def test_a_clienthello_in_pieces_is_decided_whole_or_refused_when_overdue(guarded):
+    """However it is segmented (1 byte first, as DPI evasion does), no layer is chosen and
+    nothing decided until the hello is whole; one that never completes is refused."""
+    addon, tctx, events_socket = guarded
+    hello = client_hello_bytes("mydjiflight.dji.com")
+    for size in (1, 2, 5, 60):
+        data = first_decision(tctx, hello[:size])
+        addon.next_layer(data)
+        assert data.layer is None and data.context.client.id not in addon.decisions, size
+        assert data.context.client.id in addon.waiting
+    addon.close_overdue(time.monotonic() + HELLO_DEADLINE)
+    assert not addon.waiting and addon.blocked == 4
+    whole = first_decision(tctx, hello)
+    addon.next_layer(whole)
+    assert addon.decisions[whole.context.client.id].reason == "sni-list"
+    decided = [e for e in received(events_socket) if e["type"] == "tls.decision"]
+    assert [e["reason"] for e in decided] == ["hello-incomplete"] * 4 + ["sni-list"]
+
+
+def test_a_client_that_leaves_mid_hello_is_recorded(guarded):
+    addon, tctx, events_socket = guarded
+    data = first_decision(tctx, client_hello_bytes("www.allowed.example")[:3])
+    addon.next_layer(data)
+    addon.client_disconnected(data.context.client)
+    decided = [e for e in received(events_socket) if e["type"] == "tls.decision"]
+    assert [(e["action"], e["reason"]) for e in decided] == [("block", "hello-incomplete")]
+
+
+def test_ech_never_hides_the_outer_sni(guarded):
+    """Chrome's GREASE ECH extension: decided by the outer SNI all the same, and recorded."""
+    addon, tctx, events_socket = guarded
+    data = first_decision(tctx, with_extension(client_hello_bytes("mydjiflight.dji.com"), 0xFE0D, b"\x00"))
+    addon.next_layer(data)
+    decided = [e for e in received(events_socket) if e["type"] == "tls.decision"]
+    assert [(e["reason"], e["details"]["ech"]) for e in decided] == [("sni-list", True)]
 
 
 def test_plain_http_vendor_host_and_httpdns_get_403(guarded):

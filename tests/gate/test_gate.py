@@ -5,7 +5,7 @@ import signal
 import sys
 import time
 
-from appliance.lab.internet import ALLOWED, HARDCODED, VENDOR
+from appliance.lab.internet import ALLOWED, HARDCODED, UNNAMED, VENDOR
 from tests.network.test_links import wait_for
 
 
@@ -156,3 +156,114 @@ def test_with_the_daemon_down_the_gate_still_enforces(lab):
         assert wait_for(lambda: "gate events not sent" in lab._read("gate.out"))
     finally:
         lab.start_appliance()
+
+
+HELLO = r"""
+import socket, ssl, sys, time
+from tests.helpers import with_extension
+address, name, ca, *how = sys.argv[1:]
+flags = dict(h.partition("=")[::2] for h in how)
+
+
+ctx = ssl.create_default_context(cafile=ca)
+if "tls12" in flags:                     # the certificate travels in the clear: readable below
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+if "sni" in flags:                       # our own server_name extension, however malformed
+    ctx.check_hostname = False
+incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+tls = ctx.wrap_bio(incoming, outgoing, server_hostname=None if "sni" in flags else name)
+try:
+    tls.do_handshake()
+except ssl.SSLWantReadError:
+    hello = outgoing.read()
+if "ech" in flags:                       # a GREASE ECH extension, as Chrome sends by default
+    hello = with_extension(hello, 0xFE0D, b"\x00\x00\x01\x00\x01\x07\x00\x20" + b"\x11" * 32 + b"\x00\x10" + b"\x22" * 16)
+if "sni" in flags:
+    hello = with_extension(hello, 0, bytes.fromhex(flags["sni"]))
+sock = socket.create_connection((address, 443), timeout=3)
+sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+if "seg1" in flags:                      # one byte per segment (a DPI-evasion split)
+    for byte in hello:
+        sock.send(bytes([byte]))
+        time.sleep(0.002)
+else:
+    sock.sendall(hello)
+modified = "ech" in flags or "sni" in flags
+received = b""
+try:
+    while data := sock.recv(65536):
+        received += data
+        if modified:
+            if b"gcsguard lab server" in received:
+                print("certificate")
+                break
+            continue
+        incoming.write(data)
+        try:
+            tls.do_handshake()
+            sock.sendall(outgoing.read())
+            print("verified")
+            break
+        except ssl.SSLWantReadError:
+            sock.sendall(outgoing.read())
+    else:
+        print("closed")
+except (ConnectionResetError, socket.timeout):
+    print("closed")
+"""
+
+
+def hello(lab, address, name, *how):
+    out = lab.run("ctl", sys.executable, "-c", HELLO, address, name, lab.pki["ca"], *how)
+    return out.stdout.strip() or out.stderr.strip()[-300:]
+
+
+def sni_list(*names: bytes) -> str:
+    entries = b"".join(b"\x00" + len(n).to_bytes(2, "big") + n for n in names)
+    return (len(entries).to_bytes(2, "big") + entries).hex()
+
+
+def test_evasive_clienthellos_are_refused_and_the_server_sees_no_connection(lab):
+    """GREASE ECH, 1-byte segments and malformed SNIs, with vendor names, to an address on no
+    list: refused, and the server there never gets a connection. The same hellos with the
+    allowed name reach it and get its real certificate (the controls)."""
+    assert lab.reload(mode="vendor-block")
+    after = max(e["n"] for e in lab.events())
+    vendor, allowed = "mydjiflight.dji.com", "www.allowed.example"
+    cases = [("ech", ("ech", "tls12")), ("1-byte segments", ("seg1",))]
+    bad_snis = {"two names": sni_list(b"www.allowed.example", vendor.encode()),
+                "a NUL": sni_list(b"mydjiflight\x00.dji.com"), "non-ASCII": sni_list("mydjiflíght.dji.com".encode()),
+                "a 64-byte label": sni_list(b"m" * 64 + b".dji.com")}
+    for label, how in cases:
+        start = time.time()
+        assert hello(lab, UNNAMED, vendor, *how) == "closed", label
+        assert not [h for h in lab.hits(after=start, connects=True) if h["addr"] == UNNAMED], label
+        assert hello(lab, UNNAMED, allowed, *how) in ("certificate", "verified"), label  # control
+        assert [h for h in lab.hits(after=start, connects=True) if h["addr"] == UNNAMED], label
+    start = time.time()
+    for label, sni in bad_snis.items():
+        assert hello(lab, UNNAMED, allowed, f"sni={sni}", "tls12") == "closed", label
+    assert not [h for h in lab.hits(after=start, connects=True) if h["addr"] == UNNAMED]
+    assert hello(lab, UNNAMED, allowed, f"sni={sni_list(allowed.encode())}", "tls12") == "certificate"
+    assert wait_for(lambda: len(decision(lab, after, "tls.decision")) == 4 + len(bad_snis) + 1)
+    refused = [(e["reason"], e["details"]["ech"]) for e in decision(lab, after, "tls.decision")
+               if e["action"] == "block"]
+    assert refused == [("sni-list", True), ("sni-list", False)] + [("bad-sni", False)] * len(bad_snis)
+
+
+def test_httpdns_by_its_shape_whatever_the_host(lab):
+    """The real HTTPDNS forms (../shared/reference/vendor-endpoints.md §6) to an address on
+    no list: 403 with the name asked in the record, and nothing reaches the server."""
+    assert lab.reload(mode="vendor-block")
+    after, start = max(e["n"] for e in lab.events()), time.time()
+    forms = ["/139450/d?host=mydjiflight.dji.com", "/d?host=mydjiflight.dji.com",
+             "/v2/0/resolve?dn=mydjiflight.dji.com", "/resolve?name=mydjiflight.dji.com&type=A",
+             "/multi_dns_resolve?dn=www.allowed.example,mydjiflight.dji.com"]
+    for path in forms:
+        assert curl(lab, f"http://{UNNAMED}{path}") == "403", path
+    assert not [h for h in lab.hits(after=start) if h["addr"] == UNNAMED]
+    assert curl(lab, f"http://{UNNAMED}/index.html?name=flight42") == "200"    # positive control
+    assert wait_for(lambda: len(decision(lab, after, "http.decision")) == len(forms) + 1)
+    refused = [e for e in decision(lab, after, "http.decision") if e["action"] == "block"]
+    assert {e["reason"] for e in refused} == {"httpdns-request"}
+    assert [e["name"] for e in refused] == ["mydjiflight.dji.com"] * 4 + ["www.allowed.example"]

@@ -28,6 +28,8 @@ AUDIT = {"vendor-ip": ("egress.audit", "audit-vendor"), "mqtt": ("egress.audit",
 GATE = {"vendor-ip": ("tls.decision", "vendor-address"), "doh": ("tls.decision", "bypass-address"),
         "httpdns": ("http.decision", "httpdns-request"), "unlisted": ("tls.decision", "not-allowed")}
 GATE_AUDIT = {"vendor-ip": ("tls.decision", "audit-vendor")}
+# isolate resolves only the allowlist: an unlisted name that CNAMEs to a vendor never gets asked
+ISOLATE = {"cname-cloak": ("dns.query", "not-allowed"), "unlisted": ("dns.query", "not-allowed")}
 
 
 @pytest.mark.parametrize("mode", ["isolate", "vendor-block", "audit"])
@@ -39,7 +41,8 @@ def test_every_technique_in_each_mode(lab, mode):
     assert results["allowed"].outcome == "allowed" and results["allowed"].hits   # positive control
     for key, result in results.items():
         expected = {**EXPECTED, **(AUDIT if mode == "audit" else {}), **GATE,
-                    **(GATE_AUDIT if mode == "audit" else {})}.get(key)
+                    **(GATE_AUDIT if mode == "audit" else {}),
+                    **(ISOLATE if mode == "isolate" else {})}.get(key)
         if expected and result.technique.expect[mode] != "allowed":
             seen = {(e["type"], e["reason"]) for e in result.events}
             assert expected in seen, (key, seen)

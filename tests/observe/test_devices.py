@@ -1,21 +1,7 @@
-import pytest
 
-from appliance.observe.devices import (Devices, InventoryError, arp_table, parse_inventory,
-                                       randomized)
+from appliance.observe.devices import Devices, arp_table, randomized
+from appliance.policy.inventory import parse_inventory
 from tests.helpers import RecordingBus
-
-
-def test_inventory_parsing_and_errors():
-    known = parse_inventory(["A4-C1-38-00-00-03 ctl-03 controller DJI Pilot", "a4:c1:38:00:00:04 tab"])
-    assert known["a4:c1:38:00:00:03"].name == "ctl-03"
-    assert known["a4:c1:38:00:00:03"].expected_vendor == "DJI Pilot"
-    assert known["a4:c1:38:00:00:04"].role == ""
-    with pytest.raises(InventoryError, match="not a MAC"):
-        parse_inventory(["a4:c1:38:00:00 ctl"])
-    with pytest.raises(InventoryError, match="listed twice"):
-        parse_inventory(["a4:c1:38:00:00:03 a", "A4:C1:38:00:00:03 b"])
-    with pytest.raises(InventoryError, match="expected 'MAC NAME"):
-        parse_inventory(["a4:c1:38:00:00:03"])
 
 
 def test_identity_follows_the_mac_and_new_devices_are_announced_once():

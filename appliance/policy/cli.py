@@ -5,12 +5,12 @@ import argparse
 import os
 import sys
 
-from ..firewall.cli import add_lists_ip_parser
-from ..policy import load_policy
-from . import ListSet
+from ..lists import ListSet
+from .load import load_policy
 
 
-def add_lists_parser(sub, with_config) -> None:
+def add_lists_parser(sub, with_config):
+    """The `lists` group; returns its subparsers (cli.py adds the firewall's `ip` there)."""
     lists = sub.add_parser("lists", help="inspect the loaded lists").add_subparsers(
         dest="lists_command", required=True, metavar="SUBCOMMAND")
     p = with_config(lists.add_parser("test", help="verdict for a name or address",
@@ -19,7 +19,6 @@ def add_lists_parser(sub, with_config) -> None:
                                      "category. Exit 0 if blocked, 1 if not, 2 on error."))
     p.add_argument("name")
     p.set_defaults(func=cmd_lists_test)
-    add_lists_ip_parser(lists, with_config)
     p = lists.add_parser("sign", help="pack and sign a directory of lists for an offline update",
                          description="Pack DIR's list files into OUT (tar.gz) and sign it (OUT.sig, "
                          "Ed25519) with a key made by `gcsguard keygen`.")
@@ -38,6 +37,7 @@ def add_lists_parser(sub, with_config) -> None:
     p.add_argument("--target", help="the directory to replace (default: the directory that holds "
                    "the [lists] block directories, e.g. /etc/gcsguard/blocklists)")
     p.set_defaults(func=cmd_lists_update)
+    return lists
 
 
 def cmd_lists_test(args: argparse.Namespace) -> int:
@@ -74,7 +74,7 @@ def _describe_verdict(lists: ListSet, name: str) -> bool:
 
 
 def cmd_lists_sign(args: argparse.Namespace) -> int:
-    from .bundle import sign_bundle
+    from ..lists.bundle import sign_bundle
     digest = sign_bundle(args.directory, args.key, args.out)
     print(f"signed {args.out} (sha256 {digest}); carry it with {args.out}.sig")
     return 0
@@ -85,7 +85,7 @@ def cmd_lists_update(args: argparse.Namespace) -> int:
     from ..events.clock import Clock
     from ..events.event import Event
     from ..evlog.record import record
-    from .bundle import BundleError, apply_bundle
+    from ..lists.bundle import BundleError, apply_bundle
     config = load_config(args.config)
     directories = [p for p in config.lists.block if os.path.isdir(p)]
     target = args.target or (os.path.commonpath(directories) if len(directories) > 1 else None)

@@ -1,4 +1,4 @@
-"""The policy in force: the config and the lists, loaded, validated and swapped as one.
+"""The policy in force: swapped as one, announced, and its judge rebuilt with it.
 
 A reload builds the new policy completely before anything changes; if the config
 is invalid the running policy stays and a `config.rejected` event says why.
@@ -7,43 +7,26 @@ auditor can tell which policy was in force at any moment.
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import GaugeMetricFamily
 
-from .config import Config, ConfigError, load_config
-from .events.bus import EventBus
-from .lists import FileReport, ListSet, load
+from ..config import ConfigError
+from ..events.bus import EventBus
+from .judge import Judge
+from .load import Policy
 
 # Sections whose change needs a restart (listening sockets, open files).
 RESTART_SECTIONS = ("log", "events", "metrics", "dns", "alerts")
 
 
-@dataclasses.dataclass(frozen=True)
-class Policy:
-    config: Config
-    lists: ListSet
-    reports: tuple[FileReport, ...]
-
-    @property
-    def failed_lists(self) -> list[FileReport]:
-        return [r for r in self.reports if r.status != "loaded"]
-
-
-def load_policy(config_path: str, previous: Policy | None = None) -> Policy:
-    """Raises ConfigError (config invalid); list failures are in the reports."""
-    config = load_config(config_path)
-    lists, reports = load(list(config.lists.block), list(config.lists.allow),
-                          config.lists.max_bad_lines, previous.lists if previous else None)
-    return Policy(config, lists, tuple(reports))
-
-
 class PolicyHolder:
     def __init__(self, policy: Policy, bus: EventBus, registry: CollectorRegistry) -> None:
         self.policy, self.bus = policy, bus
+        self.learned = self.aliases = None        # the judge's injected state (attach)
+        self._judge: Judge | None = None
         self._reloads = Counter("gcsguard_config_reloads_total", "Reload attempts by result",
                                 ["result"], registry=registry)
         for result in ("success", "failure"):
@@ -56,6 +39,22 @@ class PolicyHolder:
         registry.register(_ListsCollector(self))
         self._last_ok.set(1)
         self._last_ok_time.set(time.time())
+
+    def attach(self, learned=None, aliases=None) -> None:
+        """The state the judge reads and others keep: the learned addresses (the firewall)
+        and the CNAME targets of allowlisted answers (the resolver)."""
+        if learned is not None:
+            self.learned = learned
+        if aliases is not None:
+            self.aliases = aliases
+        self._judge = None
+
+    @property
+    def judge(self) -> Judge:
+        """The judge of the policy in force (rebuilt when the policy changes)."""
+        if self._judge is None or self._judge.policy is not self.policy:
+            self._judge = Judge(self.policy, self.learned, self.aliases)
+        return self._judge
 
     def announce(self) -> None:
         """Events recording the policy now in force."""

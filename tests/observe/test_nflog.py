@@ -5,7 +5,7 @@ import struct
 import sys
 import textwrap
 
-from appliance.packets.nflog import LoggedPacket, NflogReader, _nla, parse
+from appliance.observe.nflog import LoggedPacket, NflogReader, _nla, parse
 from tests.conftest import in_netns
 
 
@@ -41,7 +41,7 @@ def test_a_logged_packet_arrives_with_prefix_and_payload(scratch_netns):
              "priority 0; }; add rule inet t out udp dport 9 log prefix \"gcsguard test \" group 9")
     code = textwrap.dedent("""
         import asyncio, json, socket
-        from appliance.packets.nflog import NflogReader
+        from appliance.observe.nflog import NflogReader
         async def main():
             reader, got = NflogReader(9), []
             task = asyncio.create_task(reader.run(got.append))

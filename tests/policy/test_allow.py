@@ -2,7 +2,7 @@ import ipaddress
 
 import pytest
 
-from appliance.firewall.allow import AllowError, parse_allow
+from appliance.policy.allow import AllowError, parse_allow
 
 
 def test_address_network_and_name_entries():
@@ -25,12 +25,13 @@ def test_bad_entries_say_why(text, why):
 
 
 def test_config_names_the_bad_entry(tmp_path):
-    from appliance.config import ConfigError, load_config
+    from appliance.config import ConfigError
+    from appliance.policy import load_policy
     path = tmp_path / "c.toml"
     path.write_text('[firewall]\nallow = ["www.example.org tcp/443", "198.51.100.1 tcp/99999"]\n'
                     '[network]\nappliance_egress = ["alerts.example.org tcp/443"]\n')
     with pytest.raises(ConfigError) as e:
-        load_config(str(path))
+        load_policy(str(path))
     text = str(e.value)
     assert "[firewall] allow: '198.51.100.1 tcp/99999'" in text
     assert "[network] appliance_egress: 'alerts.example.org tcp/443': give an address" in text

@@ -1,4 +1,4 @@
-"""Allowlist entries: 'DESTINATION [tcp/PORTS] [udp/PORTS]', parsed once.
+"""Allowlist entries: 'DESTINATION [tcp/PORTS] [udp/PORTS]', parsed once (by the policy).
 
 DESTINATION is an address, a network (CIDR) or a name (with everything under it);
 PORTS is a comma list of ports and ranges ("80,443", "8000-8100"). No protocol
@@ -57,3 +57,32 @@ def _port(text: str, word: str) -> str:
     if not 0 < bounds[0] <= bounds[1] < 65536:
         raise AllowError(f"{word!r}: {text!r} is not a port (1-65535) or an increasing range")
     return str(bounds[0]) if bounds[0] == bounds[1] else f"{bounds[0]}-{bounds[1]}"
+
+
+class AllowNames:
+    """The allowlist's names: a name matches its entry or any name under it."""
+
+    def __init__(self, allows) -> None:
+        self.entries = {a.name: a for a in allows if a.name}
+
+    def __call__(self, name: str) -> Allow | None:
+        while name:
+            entry = self.entries.get(name)
+            if entry is not None:
+                return entry
+            name = name.partition(".")[2]
+        return None
+
+
+def serves(entry: Allow, proto: str, port: int) -> bool:
+    """Whether an entry lets `proto`/`port` through (no services: every port)."""
+    return not entry.services or grants(entry.services, proto, port)
+
+
+def grants(services, proto: str, port: int) -> bool:
+    return any(p == proto and _in_range(port, r) for p, r in services)
+
+
+def _in_range(port: int, spec: str) -> bool:
+    low, _, high = spec.partition("-")
+    return int(low) <= port <= int(high or low)

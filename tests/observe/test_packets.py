@@ -4,13 +4,16 @@ import dnslib
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.inet6 import IPv6
 
+from appliance.config import Config
 from appliance.firewall.learned import LearnedAddresses
+from appliance.lists import load
 from appliance.observe.annotate import Annotator
 from appliance.observe.attribution import Attribution
-from appliance.observe.devices import Devices, parse_inventory
-from appliance.lists import load
-from appliance.packets.events import PacketEvents, five_tuple
-from appliance.packets.nflog import LoggedPacket
+from appliance.observe.devices import Devices
+from appliance.observe.nflog import LoggedPacket
+from appliance.observe.packets import PacketEvents, five_tuple
+from appliance.policy import Judge, Policy
+from appliance.policy.inventory import parse_inventory
 from tests.helpers import RecordingBus
 
 
@@ -33,7 +36,8 @@ def setup(tmp_path):
     learned.observe("vendor", "api.dji.com", ["198.51.100.12"], 1.0)
     bus = RecordingBus()
     devices = Devices(parse_inventory(["02:00:00:00:00:23 ctl-03 controller DJI"]), bus)
-    annotator = Annotator(bus, lambda: lists, learned, Attribution(), devices)
+    judge = Judge(Policy(Config(), lists, ()), learned)
+    annotator = Annotator(bus, lambda: judge, Attribution(), devices)
     return bus, PacketEvents(bus, annotator, {"lo"})
 
 

@@ -1,9 +1,8 @@
-"""The gate's decisions, pure: the same lists, allowlist and learned addresses as the rest."""
+"""The judge, pure: names, answers, connections, ClientHellos and requests, in each mode."""
 import pytest
 
 from appliance.firewall.learned import LearnedAddresses
-from appliance.gate.decide import GatePolicy
-from appliance.policy import load_policy
+from appliance.policy import Judge, load_policy
 from tests.conftest import SHIPPED_LISTS, config_file
 
 
@@ -16,7 +15,7 @@ def gate(tmp_path, mode="vendor-block", allow=()):
     learned = LearnedAddresses()
     learned.observe("vendor", "mydjiflight.dji.com", ["198.51.100.10"], 1.0)
     learned.observe("bypass", "dns.google", ["198.51.100.53"], 1.0)
-    return GatePolicy(load_policy(path), learned)
+    return Judge(load_policy(path), learned)
 
 
 @pytest.mark.parametrize("sni, address, block, reason", [
@@ -33,10 +32,11 @@ def test_tls_in_vendor_block(tmp_path, sni, address, block, reason):
     assert (decision.block, decision.reason) == (block, reason)
 
 
-def test_ech_is_decided_by_address(tmp_path):
-    g = gate(tmp_path)
-    assert g.tls("public.ech.example", "198.51.100.80", 443, ech=True).reason == "ech"
-    assert g.tls("public.ech.example", "198.51.100.10", 443, ech=True).block
+def test_a_bad_sni_is_refused_except_in_audit(tmp_path):
+    refused = gate(tmp_path).tls("a\\x00b.example", "198.51.100.80", 443, sni_valid=False)
+    assert (refused.block, refused.reason) == (True, "bad-sni")
+    by_address = gate(tmp_path, "audit").tls("x", "198.51.100.80", 443, sni_valid=False)
+    assert not by_address.block
 
 
 def test_isolate_allows_only_the_allowlist_by_name_or_address_and_port(tmp_path):
@@ -63,3 +63,44 @@ def test_audit_lets_vendors_through_but_not_bypasses(tmp_path):
     assert (audited.block, audited.reason, audited.vendor) == (False, "audit-vendor", "DJI")
     assert g.tls(None, "198.51.100.10", 443).reason == "audit-vendor"
     assert g.tls("dns.google", "198.51.100.99", 443).block                # DoH stays closed
+
+
+def test_names_in_each_mode(tmp_path):
+    block, isolate, audit = gate(tmp_path), gate(tmp_path, "isolate", ["www.allowed.example"]), \
+        gate(tmp_path, "audit")
+    assert (block.name("x1.dji.com").action, block.name("x1.dji.com").reason) == ("block", "name-list")
+    assert block.name("data.any.example").action == "allow"               # vendor-block forwards it
+    assert isolate.name("data.any.example")[:2] == ("block", "not-allowed")
+    assert isolate.name("cdn.www.allowed.example")[:2] == ("allow", "allowlisted")
+    assert isolate.name("x1.dji.com").vendor == "DJI"                      # the list's word first
+    assert audit.name("x1.dji.com").action == "audit" and audit.name("dns.google").block
+    aliased = Judge(isolate.policy, aliases={"edge.cdn.example"})
+    assert aliased.name("edge.cdn.example").action == "allow"
+
+
+def test_the_listed_name_behind_an_address_not_the_cdn_alias(tmp_path):
+    g = gate(tmp_path)
+    g.learned.observe("vendor", "edge.akamai.example", ["198.51.100.11"], 2.0)
+    g.learned.observe("vendor", "api.dji.com", ["198.51.100.11"], 3.0)
+    verdict = g.tls(None, "198.51.100.11", 443)
+    assert (verdict.name, verdict.vendor) == ("api.dji.com", "DJI")
+
+
+def test_isolate_refusals_name_the_vendor(tmp_path):
+    g = gate(tmp_path, "isolate", ["www.allowed.example tcp/443"])
+    assert g.tls("api.dji.com", "198.51.100.99", 443).vendor == "DJI"
+    assert g.tls("www.allowed.example", "198.51.100.10", 443).vendor == "DJI"   # a vendor address
+
+
+def test_httpdns_names_what_it_asked(tmp_path):
+    refused = gate(tmp_path).http("198.51.100.99", "/139450/d?host=api.dji.com", "198.51.100.99", 80)
+    assert (refused.reason, refused.name, refused.vendor) == ("httpdns-request", "api.dji.com", "DJI")
+    assert gate(tmp_path, "audit").http("h.example", "/d?dn=x.example", "198.51.100.99", 80).block
+
+
+def test_isolate_a_nameless_connection_to_an_allowlisted_names_address(tmp_path):
+    g = gate(tmp_path, "isolate", ["www.allowed.example tcp/443"])
+    g.learned.observe("allow", "www.allowed.example", ["198.51.100.80"], 1.0)
+    assert g.connection("198.51.100.80", 443).action == "allow"
+    assert g.connection("198.51.100.80", 80).reason == "not-allowed"              # not its port
+    assert g.tls("other.example", "198.51.100.80", 443).reason == "not-allowed"   # a name decides

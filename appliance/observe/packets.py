@@ -12,16 +12,12 @@ import struct
 from ..dns import wire
 from ..events.bus import EventBus
 from ..firewall.render import PREFIX
-from ..observe.annotate import Annotator
-from ..observe.evidence import PcapStore
+from ..policy.reasons import BY_PREFIX, UNKNOWN_PREFIX
+from .annotate import Annotator
+from .evidence import PcapStore
 from .nflog import LoggedPacket
 
 PROTOCOLS = {1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6"}
-# reason -> (event type, action); anything else is an egress refusal.
-KINDS = {"dns-bypass": ("dns.bypass", "redirect"), "audit-vendor": ("egress.audit", "log"),
-         "rogue-ra": ("lan.rogue_ra", "block"), "input": ("input.blocked", "block"),
-         "wan-input": ("input.blocked", "block"), "inbound": ("inbound.blocked", "block"),
-         "appliance-egress": ("appliance.egress_blocked", "block")}
 
 
 def five_tuple(payload: bytes) -> dict:
@@ -67,7 +63,8 @@ class PacketEvents:
             return
         reason = packet.prefix[len(PREFIX):].strip()
         self.logged[reason] = self.logged.get(reason, 0) + 1
-        kind, action = KINDS.get(reason, ("egress.blocked", "block"))
+        meaning = BY_PREFIX.get(reason, UNKNOWN_PREFIX)     # one table with the ruleset's prefixes
+        kind, action = meaning.event, meaning.action
         flow = five_tuple(packet.payload)
         offset = flow.pop("l4_offset", None)
         src, dst = flow.get("src", ""), flow.get("dst", "")

@@ -1,1 +1,0 @@
-"""Packets the kernel logged (NFLOG) turned into events."""
