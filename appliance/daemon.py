@@ -28,7 +28,7 @@ from .evlog.sink import LogSink
 from .evlog.writer import LogMetrics, LogWriter
 from .firewall.nft import NftError
 from .metrics import MetricsServer, new_registry
-from .metrics_sink import count_events
+from .metrics_sink import MetricsSink
 from .policy import Policy, PolicyHolder, load_policy
 from .sdnotify import credential, feed_watchdog, notify, watchdog_interval
 
@@ -60,10 +60,10 @@ class Appliance:
                            config.appliance.station, self.clock, LogMetrics(self.registry),
                            max_file_bytes=config.log.max_file_bytes, fsync=config.log.fsync,
                            fsync_interval=config.log.fsync_interval)
-        self.log_sink = LogSink(writer, self.bus.add_sink("log", config.events.queue_size),
-                                checkpoint_interval=config.log.checkpoint_interval,
-                                retention_days=config.log.retention_days)
-        self._metrics_queue = self.bus.add_sink("metrics", config.events.queue_size)
+        self.bus.add_sink("log", LogSink(writer, checkpoint_interval=config.log.checkpoint_interval,
+                                         retention_days=config.log.retention_days),
+                          config.events.queue_size)
+        self.bus.add_sink("metrics", MetricsSink(self.registry), config.events.queue_size)
         self.alerts = None
         if config.alerts.rules_file:
             from .alerts.service import AlertService
@@ -131,8 +131,7 @@ class Appliance:
 
     async def serve(self) -> None:
         events = self.holder.policy.config.events
-        log_task = asyncio.create_task(self.log_sink.run(), name="log")
-        tasks = [asyncio.create_task(count_events(self._metrics_queue, self.registry), name="metrics"),
+        tasks = [*self.bus.start(),      # the sinks first: nothing is published before they listen
                  asyncio.create_task(self.bus.report_drops(events.drop_report_interval), name="drops")]
         stop_reason, error = "stop", ""
         firewall_started = False
@@ -192,8 +191,7 @@ class Appliance:
                 self.socket.close()
             if firewall_started:
                 self.firewall.save()             # the ruleset itself stays in force
-            self.log_sink.stop()
-            await log_task                       # drains the queue, signs a final checkpoint
+            await self.bus.close()               # the sinks drain; the log signs a final checkpoint
             for task in tasks:
                 task.cancel()
             for task in tasks:

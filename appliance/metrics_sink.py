@@ -5,8 +5,6 @@ its inventory name, or `unknown`.
 """
 from __future__ import annotations
 
-import asyncio
-
 from prometheus_client import CollectorRegistry, Counter
 
 from .events.event import PROBE_DEVICE, Event
@@ -29,17 +27,24 @@ def attempt_layer(type: str, action: str, reason: str, device_id: str) -> str | 
     return LAYERS.get(type)
 
 
-async def count_events(queue: "asyncio.Queue[Event]", registry: CollectorRegistry) -> None:
-    total = Counter("gcsguard_events_total", "Events by type and action", ["type", "action"],
-                    registry=registry)
-    attempts = Counter("gcsguard_egress_attempts_total",
-                       "Egress attempts by layer (dns, ip, tls, http, tcp), what gcsguard did, "
-                       "why, the vendor, and the device (inventory name or unknown)",
-                       ["layer", "action", "reason", "vendor", "device"], registry=registry)
-    while True:
-        event = await queue.get()
-        total.labels(event.type, event.action).inc()
-        layer = attempt_layer(event.type, event.action, event.reason, event.device_id)
-        if layer:
-            attempts.labels(layer, event.action, event.reason, event.vendor,
-                            event.device_name or "unknown").inc()
+class MetricsSink:
+    """Events counted by type and action, and egress attempts by bounded labels."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.total = Counter("gcsguard_events_total", "Events by type and action", ["type", "action"],
+                             registry=registry)
+        self.attempts = Counter("gcsguard_egress_attempts_total",
+                                "Egress attempts by layer (dns, ip, tls, http, tcp), what gcsguard "
+                                "did, why, the vendor, and the device (inventory name or unknown)",
+                                ["layer", "action", "reason", "vendor", "device"], registry=registry)
+
+    async def handle(self, events: list[Event]) -> None:
+        for event in events:
+            self.total.labels(event.type, event.action).inc()
+            layer = attempt_layer(event.type, event.action, event.reason, event.device_id)
+            if layer:
+                self.attempts.labels(layer, event.action, event.reason, event.vendor,
+                                     event.device_name or "unknown").inc()
+
+    async def close(self) -> None:
+        pass

@@ -175,3 +175,17 @@ def with_extension(record: bytes, kind: int, data: bytes) -> bytes:
     body += struct.pack("!HH", kind, len(data)) + data
     return (b"\x16" + record[1:3] + struct.pack("!H", len(body) + 4)
             + b"\x01" + struct.pack("!I", len(body))[1:] + bytes(body))
+
+
+class CollectingSink:
+    """A bus sink that keeps what it is handed (tests read `events` or the bus's queue)."""
+
+    def __init__(self) -> None:
+        self.events: list = []
+        self.closed = False
+
+    async def handle(self, events) -> None:
+        self.events += events
+
+    async def close(self) -> None:
+        self.closed = True

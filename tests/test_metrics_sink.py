@@ -4,7 +4,7 @@ from prometheus_client import CollectorRegistry
 
 from appliance.events.clock import Clock
 from appliance.events.event import Event
-from appliance.metrics_sink import count_events
+from appliance.metrics_sink import MetricsSink
 
 
 def test_attempts_are_counted_with_bounded_labels():
@@ -18,15 +18,7 @@ def test_attempts_are_counted_with_bounded_labels():
               Event("egress.flow", clock.stamp(), action="allow", reason="end"),
               Event("config.loaded", clock.stamp())]
 
-    async def run():
-        queue = asyncio.Queue()
-        for e in events:
-            queue.put_nowait(e)
-        task = asyncio.create_task(count_events(queue, registry))
-        while not queue.empty():
-            await asyncio.sleep(0)
-        task.cancel()
-    asyncio.run(run())
+    asyncio.run(MetricsSink(registry).handle(events))
 
     def attempts(**labels):
         return registry.get_sample_value("gcsguard_egress_attempts_total", labels) or 0

@@ -24,19 +24,20 @@ class AlertService:
             [Webhook(a.webhook_url, a.webhook_secret, station)] if a.webhook_url else []) + (
             [Syslog(a.syslog, station)] if a.syslog else [])
         self.dispatcher = Dispatcher(notifiers, registry, self._failed, a.queue_size)
-        self.queue = bus.add_sink("alerts", config.events.queue_size)
+        bus.add_sink("alerts", self, config.events.queue_size)
 
     def tasks(self) -> list[asyncio.Task]:
-        return [asyncio.create_task(self._consume(), name="alerts"),
-                asyncio.create_task(self._resolve(), name="alert-resolve"),
+        return [asyncio.create_task(self._resolve(), name="alert-resolve"),
                 asyncio.create_task(self.dispatcher.run(), name="notifiers")]
 
-    async def _consume(self) -> None:
-        while True:
-            event = await self.queue.get()
+    async def handle(self, events) -> None:
+        for event in events:
             if not event.type.startswith("alert."):        # our own records never feed back
                 for n in self.engine.observe(event, time.time()):
                     self._dispatch(n)
+
+    async def close(self) -> None:
+        pass
 
     async def _resolve(self) -> None:
         while True:

@@ -6,11 +6,14 @@ full the event is dropped for that sink and counted. Drops are made visible
 twice: in the `gcsguard_events_dropped_total{sink}` counter and in a periodic
 `events.dropped` event that summarizes them (itself subject to the same queues,
 so the counters stay the source of truth).
+
+Sinks have one shape (`Sink`): the bus runs each in its own task (`start`), handing it
+batches of events in order, and at `close` lets it drain its queue and close.
 """
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
@@ -18,10 +21,28 @@ from .clock import Clock
 from .event import Event
 
 
+BATCH = 512
+
+
+class Sink(Protocol):
+    """A consumer of events: the log, metrics, alerts, device identity.
+
+    `handle` gets every event that reached the sink's queue, in order, in batches; `close`
+    is called once, after the last batch. A sink may also have `idle_after` (seconds) and
+    `idle()`, called when no event came for that long (the log's fsync and checkpoints),
+    and `gather` (seconds a lone event waits for company: one write per burst)."""
+
+    async def handle(self, events: list[Event]) -> None: ...
+    async def close(self) -> None: ...
+
+
 class EventBus:
     def __init__(self, clock: Clock, registry: CollectorRegistry) -> None:
         self.clock = clock
         self._queues: dict[str, asyncio.Queue[Event]] = {}
+        self._sinks: dict[str, Sink] = {}
+        self._closing: asyncio.Event | None = None
+        self._tasks: list[asyncio.Task] = []
         self._seq = 0
         self._dropped: dict[str, int] = {}          # since the last summary
         self._published = Counter("gcsguard_events_published_total",
@@ -34,14 +55,56 @@ class EventBus:
         self._capacity = Gauge("gcsguard_event_queue_capacity", "Size of a sink's queue",
                                ["sink"], registry=registry)
 
-    def add_sink(self, name: str, capacity: int) -> "asyncio.Queue[Event]":
+    def add_sink(self, name: str, sink: Sink, capacity: int) -> "asyncio.Queue[Event]":
+        """Register `sink` behind a queue of `capacity` (returned, for inspection)."""
         queue: asyncio.Queue[Event] = asyncio.Queue(capacity)
-        self._queues[name] = queue
+        self._queues[name], self._sinks[name] = queue, sink
         self._dropped[name] = 0
         self._drops.labels(name)
         self._depth.labels(name).set_function(queue.qsize)
         self._capacity.labels(name).set(capacity)
         return queue
+
+    def start(self) -> list[asyncio.Task]:
+        """One task per sink, named after it."""
+        self._closing = asyncio.Event()
+        self._tasks = [asyncio.create_task(self._run(name), name=name) for name in self._sinks]
+        return list(self._tasks)
+
+    async def close(self) -> None:
+        """Every sink drains what is queued for it, then closes (at shutdown)."""
+        if self._closing is not None:
+            self._closing.set()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _run(self, name: str) -> None:
+        """Closing is a flag, not task cancellation: a sink may be in the middle of a write
+        in a thread, and the last events must reach it."""
+        queue, sink = self._queues[name], self._sinks[name]
+        idle_after, gather = getattr(sink, "idle_after", None), getattr(sink, "gather", 0.0)
+        closing = asyncio.create_task(self._closing.wait())
+        try:
+            while not closing.done():
+                if queue.empty():
+                    get = asyncio.ensure_future(queue.get())
+                    await asyncio.wait({get, closing}, timeout=idle_after,
+                                       return_when=asyncio.FIRST_COMPLETED)
+                    if not get.done():
+                        get.cancel()                # Queue.get gives nothing up when cancelled
+                        if not closing.done():
+                            await sink.idle()
+                        continue
+                    first = get.result()
+                else:
+                    first = queue.get_nowait()      # busy: no task per event
+                if gather and queue.qsize() < BATCH and not closing.done():
+                    await asyncio.sleep(gather)
+                await sink.handle(_batch(queue, first))
+        finally:
+            closing.cancel()
+            while not queue.empty():
+                await sink.handle(_batch(queue, queue.get_nowait()))
+            await sink.close()
 
     def emit(self, type: str, **fields: Any) -> Event:
         """Build, stamp and publish an event from this process."""
@@ -77,3 +140,13 @@ class EventBus:
         while True:
             await sleep(interval)
             self.drop_summary()
+
+
+def _batch(queue: "asyncio.Queue[Event]", first: Event) -> list[Event]:
+    batch = [first]
+    while len(batch) < BATCH:
+        try:
+            batch.append(queue.get_nowait())
+        except asyncio.QueueEmpty:
+            break
+    return batch

@@ -1,7 +1,9 @@
-"""The log as a bus sink: drains its queue in batches into the writer.
+"""The log as a bus sink: batches into the writer, checkpoints on schedule.
 
 All writer calls happen here, one at a time, in a worker thread, so a slow
-disk or fsync never stalls the event loop that serves DNS.
+disk or fsync never stalls the event loop that serves DNS. The bus runs it
+(events/bus.py): `handle` per batch, `idle` when nothing came for a while,
+`close` after the last batch.
 """
 from __future__ import annotations
 
@@ -11,66 +13,42 @@ import time
 from ..events.event import Event
 from .writer import LogWriter
 
-BATCH = 512
-GATHER = 0.005      # seconds a lone event waits for company before it is written
-
 
 class LogSink:
-    def __init__(self, writer: LogWriter, queue: "asyncio.Queue[Event]", *,
-                 checkpoint_interval: float, retention_days: int) -> None:
-        self.writer, self.queue = writer, queue
+    gather = 0.005      # seconds a lone event waits for company before it is written
+
+    def __init__(self, writer: LogWriter, *, checkpoint_interval: float, retention_days: int) -> None:
+        self.writer = writer
         self.checkpoint_interval, self.retention_days = checkpoint_interval, retention_days
-        self._stop = asyncio.Event()
+        self.idle_after = min(writer.fsync_interval, checkpoint_interval)
+        self._next_checkpoint: float | None = None
 
-    async def run(self) -> None:
-        """Until stop(): write batches, checkpoint on schedule; then drain and close.
+    async def _open(self) -> None:
+        if self._next_checkpoint is None:
+            await asyncio.to_thread(self.writer.open)
+            self._next_checkpoint = time.monotonic() + self.checkpoint_interval
 
-        Stopping is a flag, not task cancellation: cancelling a task blocked in
-        wait_for(queue.get()) can lose the cancellation (or an event) if both
-        happen at once, and the final events must reach the disk.
-        """
-        await asyncio.to_thread(self.writer.open)
-        stop = asyncio.create_task(self._stop.wait())
-        next_checkpoint = time.monotonic() + self.checkpoint_interval
-        try:
-            while not stop.done():
-                get = asyncio.create_task(self.queue.get())
-                timeout = min(max(0.0, next_checkpoint - time.monotonic()), self.writer.fsync_interval)
-                await asyncio.wait({get, stop}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-                if not get.done():
-                    get.cancel()                # Queue.get gives nothing up when cancelled
-                    await asyncio.to_thread(self.writer.flush)   # idle: honour fsync_interval
-                elif not get.cancelled():
-                    first = get.result()
-                    if self.queue.qsize() < BATCH and not stop.done():
-                        await asyncio.sleep(GATHER)     # let a burst collect: one write, one hop
-                    await asyncio.to_thread(self.writer.write, self._batch(first))
-                if time.monotonic() >= next_checkpoint:
-                    await asyncio.to_thread(self._maintain)
-                    next_checkpoint = time.monotonic() + self.checkpoint_interval
-        finally:
-            stop.cancel()
-            await self.drain()
-            await asyncio.to_thread(self.writer.close)
+    async def handle(self, events: list[Event]) -> None:
+        await self._open()
+        await asyncio.to_thread(self.writer.write, events)
+        await self._maintain_if_due()
 
-    def stop(self) -> None:
-        self._stop.set()
+    async def idle(self) -> None:
+        """Nothing to write: honour fsync_interval, and checkpoint when due."""
+        await self._open()
+        await asyncio.to_thread(self.writer.flush)
+        await self._maintain_if_due()
 
-    def _batch(self, first: Event) -> list[Event]:
-        batch = [first]
-        while len(batch) < BATCH:
-            try:
-                batch.append(self.queue.get_nowait())
-            except asyncio.QueueEmpty:
-                break
-        return batch
+    async def close(self) -> None:
+        await self._open()
+        await asyncio.to_thread(self.writer.close)
+
+    async def _maintain_if_due(self) -> None:
+        if time.monotonic() >= self._next_checkpoint:
+            await asyncio.to_thread(self._maintain)
+            self._next_checkpoint = time.monotonic() + self.checkpoint_interval
 
     def _maintain(self) -> None:
         self.writer.checkpoint("interval")
         if self.retention_days > 0:
             self.writer.prune(self.retention_days, self.writer.clock.stamp().time[:10])
-
-    async def drain(self) -> None:
-        """Write whatever is queued (at shutdown)."""
-        while not self.queue.empty():
-            await asyncio.to_thread(self.writer.write, self._batch(self.queue.get_nowait()))

@@ -53,7 +53,7 @@ class Observation:
         self.gate_verdicts: dict[tuple[str, int], dict] = {}     # (client, port) -> the gate's word
         self.flow_bytes = {"out": 0, "in": 0}
         registry.register(self)
-        self._leases = bus.add_sink("devices", config.events.queue_size)
+        bus.add_sink("devices", self, config.events.queue_size)
 
     def start(self) -> list[asyncio.Task]:
         for key, value in SYSCTLS.items():
@@ -65,7 +65,6 @@ class Observation:
                               details={"sysctl": key.replace("/", "."), "error": str(e)})
         return [asyncio.create_task(self.nflog.run(self.packets), name="nflog"),
                 asyncio.create_task(self.flows.run(), name="flows"),
-                asyncio.create_task(self._follow_leases(), name="leases"),
                 asyncio.create_task(self._account(), name="accounting")]
 
     def accounting(self) -> dict:
@@ -92,10 +91,9 @@ class Observation:
                 self.bus.emit("firewall.accounting", action="error" if summary["unaccounted"]
                               else "info", reason="summary", details=summary)
 
-    async def _follow_leases(self) -> None:
+    async def handle(self, events) -> None:
         """Leases keep identities current; the gate's verdicts name the flows it cut."""
-        while True:
-            event = await self._leases.get()
+        for event in events:
             if event.type == "dhcp.lease":
                 self.devices.lease(event)
             elif event.source == "gate" and event.details.get("sport"):
@@ -103,6 +101,9 @@ class Observation:
                     self.gate_verdicts.clear()
                 self.gate_verdicts[(event.device_ip, event.details["sport"])] = {
                     "action": event.action, "reason": event.reason, "name": event.name}
+
+    async def close(self) -> None:
+        pass
 
     def _is_lan_egress(self, flow: Flow) -> bool:
         """A LAN device's flow out: not the appliance's own (the gate's upstream legs

@@ -1,13 +1,14 @@
 import asyncio
 
 from appliance.events.bus import EventBus
+from tests.helpers import CollectingSink
 
 
 def test_full_queue_drops_counts_and_never_blocks(clock, registry):
     async def run():
         bus = EventBus(clock, registry)
-        slow = bus.add_sink("log", 3)
-        fast = bus.add_sink("metrics", 100)
+        slow = bus.add_sink("log", CollectingSink(), 3)
+        fast = bus.add_sink("metrics", CollectingSink(), 100)
         for i in range(10):
             bus.emit("dns.query", action="block", name=f"n{i}.example")
         return bus, slow, fast
@@ -28,9 +29,26 @@ def test_full_queue_drops_counts_and_never_blocks(clock, registry):
 def test_seq_increases_for_every_published_event(clock, registry):
     async def run():
         bus = EventBus(clock, registry)
-        q = bus.add_sink("log", 10)
+        q = bus.add_sink("log", CollectingSink(), 10)
         bus.emit("a.b")
         bus.emit("a.c")
         return [q.get_nowait().seq for _ in range(2)]
 
     assert asyncio.run(run()) == [1, 2]
+
+
+def test_the_bus_runs_its_sinks_in_batches_and_drains_them_at_close(clock, registry):
+    async def run():
+        bus = EventBus(clock, registry)
+        sink = CollectingSink()
+        bus.add_sink("log", sink, 100)
+        bus.start()
+        bus.emit("a.b")
+        await asyncio.sleep(0.05)
+        handled_while_running = len(sink.events)
+        for _ in range(5):
+            bus.emit("a.c")
+        await bus.close()                        # the 5 still queued reach the sink
+        return handled_while_running, [e.seq for e in sink.events], sink.closed
+
+    assert asyncio.run(run()) == (1, [1, 2, 3, 4, 5, 6], True)

@@ -4,6 +4,7 @@ import socket
 from appliance.events.bus import EventBus
 from appliance.events.event import Event
 from appliance.events.socket import EventSender, EventSocketServer
+from tests.helpers import CollectingSink
 
 
 def test_events_from_another_process_join_the_bus(tmp_path, clock, registry):
@@ -11,7 +12,7 @@ def test_events_from_another_process_join_the_bus(tmp_path, clock, registry):
 
     async def run():
         bus = EventBus(clock, registry)
-        q = bus.add_sink("log", 100)
+        q = bus.add_sink("log", CollectingSink(), 100)
         server = EventSocketServer(path, bus, registry)
         await server.start()
         sender = EventSender(path)

@@ -39,9 +39,8 @@ def test_full_disk_counts_loss_and_recovers(small_disk, keypair, clock, fake_tim
         bus = EventBus(clock, registry)
         writer = LogWriter(str(small_disk / "log"), key, "test", clock, LogMetrics(registry),
                            fsync="always")
-        sink = LogSink(writer, bus.add_sink("log", 100_000), checkpoint_interval=3600,
-                       retention_days=0)
-        task = asyncio.create_task(sink.run())
+        bus.add_sink("log", LogSink(writer, checkpoint_interval=3600, retention_days=0), 100_000)
+        bus.start()
         for i in range(20):                              # positive control: writes succeed
             bus.emit("dns.query", action="block", name=f"before{i}.dji.com")
         await asyncio.sleep(0.3)
@@ -59,8 +58,7 @@ def test_full_disk_counts_loss_and_recovers(small_disk, keypair, clock, fake_tim
         filler.unlink()                                  # space returns
         bus.emit("dns.query", action="block", name="after.dji.com")
         await asyncio.sleep(0.3)
-        sink.stop()
-        await task
+        await bus.close()
         return lost, value("gcsguard_log_records_written_total")
 
     lost, written = asyncio.run(scenario())
