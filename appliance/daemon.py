@@ -40,9 +40,9 @@ class TaskFailed(Exception):
 
 
 def _both(first, second):
-    def observe(req) -> None:
-        first(req)
-        second(req)
+    def observe(req, answer) -> None:
+        first(req, answer)
+        second(req, answer)
     return observe
 
 

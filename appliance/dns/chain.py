@@ -1,15 +1,17 @@
 """The resolver's policy: a chain of small links, assembled in `build_chain` only.
 
-Each link answers (returns the response bytes), or passes the request on to the
-next one. Links that need the network return an awaitable instead of bytes, so
-blocked names and cache hits are answered without creating a task.
+Each link answers, or passes the request on to the next one and may qualify what comes
+back. What a link says is a small immutable `Answer` (the response bytes, the verdict,
+the reason, the match); the `Request` is only the question and who asked, and no link
+writes into it. Links that need the network return an awaitable instead, so blocked
+names and cache hits are answered without creating a task.
 """
 from __future__ import annotations
 
 import ipaddress
 import time
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable, Union
+from typing import Awaitable, Callable, NamedTuple, Union
 
 from ..lists import Match
 from ..policy import Judge
@@ -18,8 +20,6 @@ from .aliases import Aliases
 from .cache import AnswerCache, entry_from_response
 from .upstream import Forwarder
 
-Result = Union[bytes, Awaitable[bytes]]
-
 # Names that tell clients and OSes whether private DNS or relays may bypass us.
 CANARIES = {"use-application-dns.net": "nxdomain",     # Firefox: do not enable DoH
             "mask.icloud.com": "nxdomain",             # iCloud Private Relay off
@@ -27,19 +27,26 @@ CANARIES = {"use-application-dns.net": "nxdomain",     # Firefox: do not enable 
             "resolver.arpa": "nodata"}                 # DDR (RFC 9462): no designated resolver
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Request:
     q: wire.Query
     client: str
     tcp: bool
     start_ns: int = field(default_factory=time.perf_counter_ns)
+
+
+class Answer(NamedTuple):
+    response: bytes
     verdict: str = "forwarded"   # blocked | bypass | audited | cached | forwarded | stale | servfail
-    reason: str = "forwarded"    # bounded: name-list | cname-list | address-list | bypass-canary | ...
+    reason: str = "forwarded"    # bounded: name-list | not-allowed | cname-list | address-list | ...
     match: Match | None = None
     matched: str = ""            # the CNAME target or address that matched, for the record
-    upstream: bytes | None = None
+    summary: tuple[str, ...] = ()  # addresses and CNAME targets of the answer
+    upstream: bytes | None = None  # the upstream's reply (None: every upstream failed)
     walked: tuple | None = None  # wire.records(upstream), read once by AnswerBlock
-    summary: tuple[str, ...] = ()
+
+
+Result = Union[Answer, Awaitable[Answer]]
 
 
 class Link:
@@ -58,23 +65,34 @@ class Sinkhole:
         return answers.sinkhole_for(q, mode or self.mode, self.ttl)
 
 
-class Recorder(Link):
-    """First: sees every answer, however it was made, and hands it to `record`."""
+def then(result: Result, qualify: Callable[[Answer], Answer]) -> Result:
+    """`qualify` applied to an answer now, or once it comes."""
+    if isinstance(result, Answer):
+        return qualify(result)
 
-    def __init__(self, record: Callable[[Request, bytes], None]) -> None:
+    async def later() -> Answer:
+        return qualify(await result)
+    return later()
+
+
+class Recorder:
+    """First: sees every answer, however it was made, hands it to `record`, and returns
+    the bytes for the client."""
+
+    def __init__(self, record: Callable[[Request, Answer], None]) -> None:
         self.record = record
 
-    def resolve(self, req: Request) -> Result:
+    def resolve(self, req: Request) -> bytes | Awaitable[bytes]:
         result = self.next.resolve(req)
-        if isinstance(result, bytes):
+        if isinstance(result, Answer):
             self.record(req, result)
-            return result
+            return result.response
         return self._later(req, result)
 
-    async def _later(self, req: Request, pending: Awaitable[bytes]) -> bytes:
-        response = await pending
-        self.record(req, response)
-        return response
+    async def _later(self, req: Request, pending: Awaitable[Answer]) -> bytes:
+        answer = await pending
+        self.record(req, answer)
+        return answer.response
 
 
 class BypassGuard(Link):
@@ -86,8 +104,7 @@ class BypassGuard(Link):
         mode = CANARIES.get(name) or ("nodata" if name.endswith(".resolver.arpa") else None)
         if mode is None:
             return self.next.resolve(req)
-        req.verdict, req.reason = "bypass", "bypass-canary"
-        return self.sinkhole.answer(req.q, mode)
+        return Answer(self.sinkhole.answer(req.q, mode), "bypass", "bypass-canary")
 
 
 class NameBlock(Link):
@@ -112,12 +129,11 @@ class NameBlock(Link):
                 self._memo[name] = verdict                  # isolate's word waits on aliases
         if verdict.action == "allow":
             return self.next.resolve(req)
-        req.reason, req.match = verdict.reason, verdict.match
-        if verdict.action == "audit":
-            req.verdict = "audited"
-            return self.next.resolve(req)
-        req.verdict = "blocked"
-        return self.sinkhole.answer(req.q)
+        if verdict.action == "audit":                       # resolved, and said to be a vendor's
+            return then(self.next.resolve(req), lambda answer: answer if answer.verdict in (
+                "blocked", "audited", "servfail") else answer._replace(
+                verdict="audited", reason=verdict.reason, match=verdict.match))
+        return Answer(self.sinkhole.answer(req.q), "blocked", verdict.reason, verdict.match)
 
 
 class CacheLink(Link):
@@ -132,45 +148,42 @@ class CacheLink(Link):
     def key(q: wire.Query) -> tuple:
         return q.name, q.qtype, q.qclass, q.do, bool(q.flags & wire.CD)
 
-    def _serve(self, req: Request, entry, now: float, stale: bool) -> bytes:
-        req.summary = entry.summary
+    def _serve(self, q: wire.Query, entry, now: float, stale: bool) -> Answer:
         if entry.block is not None:
-            req.verdict, req.reason = "blocked", entry.block[0]
-            req.match, req.matched = entry.block[1], entry.block[2]
-            return self.sinkhole.answer(req.q)
-        if req.verdict != "audited":
-            req.verdict = req.reason = "stale" if stale else "cached"
-        return answers.cached_for(req.q, entry, now, self.stale_answer_ttl if stale else None)
+            reason, match, matched = entry.block
+            return Answer(self.sinkhole.answer(q), "blocked", reason, match, matched, entry.summary)
+        verdict = "stale" if stale else "cached"
+        return Answer(answers.cached_for(q, entry, now, self.stale_answer_ttl if stale else None),
+                      verdict, verdict, summary=entry.summary)
 
     def resolve(self, req: Request) -> Result:
         now = self.clock()
         entry = self.cache.get(self.key(req.q), now)
         if entry is not None:
-            return self._serve(req, entry, now, stale=False)
+            return self._serve(req.q, entry, now, stale=False)
         return self._miss(req, self.next.resolve(req))
 
-    async def _miss(self, req: Request, pending: Result) -> bytes:
-        response = pending if isinstance(pending, bytes) else await pending
-        now = self.clock()
-        key = self.key(req.q)
-        if req.upstream is None:                         # every upstream failed
+    async def _miss(self, req: Request, pending: Result) -> Answer:
+        answer = pending if isinstance(pending, Answer) else await pending
+        now, q = self.clock(), req.q
+        key = self.key(q)
+        if answer.upstream is None:                      # every upstream failed
             stale = self.cache.stale(key, now)
             if stale is not None:
-                return self._serve(req, stale, now, stale=True)
-            req.verdict = req.reason = "servfail"
-            return answers.error(req.q, wire.SERVFAIL)
+                return self._serve(q, stale, now, stale=True)
+            return Answer(answers.error(q, wire.SERVFAIL), "servfail", "servfail")
         try:
-            entry = entry_from_response(req.upstream, now, *self.ttl_limits, walked=req.walked)
+            entry = entry_from_response(answer.upstream, now, *self.ttl_limits, walked=answer.walked)
         except wire.WireError:
-            req.verdict = req.reason = "servfail"
-            return answers.error(req.q, wire.SERVFAIL)
-        entry.summary = req.summary
-        if req.verdict == "blocked":
-            entry.block = (req.reason, req.match, req.matched)
+            return Answer(answers.error(q, wire.SERVFAIL), "servfail", "servfail")
+        entry.summary = answer.summary
+        if answer.verdict == "blocked":
+            entry.block = (answer.reason, answer.match, answer.matched)
             self.cache.put(key, entry)
-            return response                              # the sinkhole answer
+            return answer                                # the sinkhole answer
         self.cache.put(key, entry)
-        return answers.cached_for(req.q, entry, now)     # our flags, the client's EDNS, its ID
+        return answer._replace(response=answers.cached_for(q, entry, now))   # our flags, the
+                                                         # client's EDNS, its ID
 
 
 class AnswerBlock(Link):
@@ -184,21 +197,22 @@ class AnswerBlock(Link):
     def resolve(self, req: Request) -> Result:
         return self._check(req, self.next.resolve(req))
 
-    async def _check(self, req: Request, pending: Result) -> bytes:
-        response = pending if isinstance(pending, bytes) else await pending
-        if req.upstream is None:
-            return response
+    async def _check(self, req: Request, pending: Result) -> Answer:
+        answer = pending if isinstance(pending, Answer) else await pending
+        raw = answer.upstream
+        if raw is None:
+            return answer
         try:
-            req.walked = wire.records(req.upstream)
+            walked = wire.records(raw)
         except wire.WireError:
-            return response
+            return answer
         judge, summary, hit, targets, ttl = self.judge(), [], None, [], None
-        for rr in req.walked[2]:
+        for rr in walked[2]:
             if rr.section != 0:
                 continue
             verdict, matched = None, ""
             if rr.rtype == wire.CNAME:
-                target, _ = wire.read_name(req.upstream, rr.rdata_offset)
+                target, _ = wire.read_name(raw, rr.rdata_offset)
                 summary.append(f"CNAME {target}")
                 targets.append(target)
                 ttl = rr.ttl if ttl is None else min(ttl, rr.ttl)
@@ -207,24 +221,23 @@ class AnswerBlock(Link):
                     if verdict:
                         break
             elif rr.rtype in (wire.A, wire.AAAA) and rr.rdlength in (4, 16):
-                raw = bytes(req.upstream[rr.rdata_offset:rr.rdata_offset + rr.rdlength])
-                matched = str(ipaddress.ip_address(raw))
+                address = bytes(raw[rr.rdata_offset:rr.rdata_offset + rr.rdlength])
+                matched = str(ipaddress.ip_address(address))
                 summary.append(matched)
-                verdict = judge.answer_address(raw)
+                verdict = judge.answer_address(address)
             if verdict and (hit is None or (verdict.block and not hit[0].block)):
                 hit = (verdict, matched)
-        req.summary = tuple(summary[:16])        # every address, for the record and the learner
+        seen = tuple(summary[:16])               # every address, for the record and the learner
         if hit is None:
             if judge.mode == "isolate":
                 self.aliases.add(targets, ttl or 0)
-            return response
-        verdict, req.matched = hit
-        req.reason, req.match = verdict.reason, verdict.match
+            return answer._replace(summary=seen, walked=walked)
+        verdict, matched = hit
         if not verdict.block:
-            req.verdict = "audited"
-            return response
-        req.verdict = "blocked"
-        return self.sinkhole.answer(req.q)
+            return answer._replace(verdict="audited", reason=verdict.reason, match=verdict.match,
+                                   matched=matched, summary=seen, walked=walked)
+        return Answer(self.sinkhole.answer(req.q), "blocked", verdict.reason, verdict.match, matched,
+                      seen, raw, walked)
 
 
 class Upstream(Link):
@@ -234,14 +247,14 @@ class Upstream(Link):
     def resolve(self, req: Request) -> Result:
         return self._forward(req)
 
-    async def _forward(self, req: Request) -> bytes:
-        req.upstream = await self.forwarder.resolve(req.q)
-        return req.upstream or b""
+    async def _forward(self, req: Request) -> Answer:
+        raw = await self.forwarder.resolve(req.q)
+        return Answer(raw or b"", upstream=raw)
 
 
-def build_chain(record: Callable[[Request, bytes], None], judge: Callable[[], Judge],
+def build_chain(record: Callable[[Request, Answer], None], judge: Callable[[], Judge],
                 cache: AnswerCache, forwarder: Forwarder, sinkhole: Sinkhole,
-                ttl_limits: tuple[int, int, int], aliases: Aliases) -> Link:
+                ttl_limits: tuple[int, int, int], aliases: Aliases) -> Recorder:
     """The one place the order is decided:
 
     1. Recorder first, so every answer (blocked, cached, failed) is counted and logged once.

@@ -18,14 +18,14 @@ from prometheus_client import CollectorRegistry, Counter
 
 from ..config.endpoint import Endpoint
 from . import answers, wire
-from .chain import Link, Request, Result
+from .chain import Recorder, Request
 from .ratelimit import RateLimiter
 
 MALFORMED = ("short", "response", "formerr", "notimp")
 
 
 class Frontend:
-    def __init__(self, chain: Link, clients: list[str], refuse: str, limiter: RateLimiter,
+    def __init__(self, chain: Recorder, clients: list[str], refuse: str, limiter: RateLimiter,
                  registry: CollectorRegistry) -> None:
         self.chain, self.refuse, self.limiter = chain, refuse, limiter
         self.networks = [ipaddress.ip_network(c) for c in clients]
@@ -51,7 +51,7 @@ class Frontend:
             ok = self._allowed[client] = any(address in n for n in self.networks)
         return ok
 
-    def handle(self, data: bytes, client: str, tcp: bool) -> Result | None:
+    def handle(self, data: bytes, client: str, tcp: bool) -> bytes | Awaitable[bytes] | None:
         if len(data) < 12:
             self.malformed.labels("short").inc()
             return None

@@ -20,7 +20,7 @@ from ..events.bus import EventBus
 from ..policy import Judge
 from .aliases import Aliases
 from .cache import AnswerCache
-from .chain import Request, Sinkhole, build_chain
+from .chain import Answer, Request, Sinkhole, build_chain
 from .ratelimit import RateLimiter
 from .server import DnsServer, Frontend
 from .upstream import Forwarder, parse_servers
@@ -86,35 +86,35 @@ class QueryMetrics:
 
 class QueryRecorder:
     def __init__(self, bus: EventBus, registry: CollectorRegistry, log_queries: str,
-                 observe: Callable[[Request], None] | None = None,
+                 observe: Callable[[Request, Answer], None] | None = None,
                  identify: Callable[[str], tuple[str, str]] | None = None) -> None:
         self.bus, self.log_all, self.log_none = bus, log_queries == "all", log_queries == "off"
         self.metrics = QueryMetrics(registry)
         self.observe, self.identify = observe, identify
 
-    def __call__(self, req: Request, response: bytes) -> None:
+    def __call__(self, req: Request, answer: Answer) -> None:
         if self.observe is not None:     # before the answer leaves: sets learn its addresses first
-            self.observe(req)
+            self.observe(req, answer)
         elapsed = (time.perf_counter_ns() - req.start_ns) / 1e9
-        match = req.match
+        match, verdict, response = answer.match, answer.verdict, answer.response
         vendor = match.source.vendor if match else ""
-        self.metrics.observe(req.verdict, vendor, elapsed)
-        blocking = req.verdict in BLOCKING
-        if self.log_none or not (self.log_all or req.verdict in NOTABLE):
+        self.metrics.observe(verdict, vendor, elapsed)
+        blocking = verdict in BLOCKING
+        if self.log_none or not (self.log_all or verdict in NOTABLE):
             return
         q = req.q
-        details = {"qtype": qtype_name(q.qtype), "verdict": req.verdict,
+        details = {"qtype": qtype_name(q.qtype), "verdict": verdict,
                    "rcode": response[3] & 0xF if len(response) > 3 else None,
                    "proto": "tcp" if req.tcp else "udp", "latency_us": int(elapsed * 1e6)}
         if match:
             details.update(list=list_position(match), entry=match.entry)
-        if req.matched:
-            details["matched"] = req.matched
-        if req.summary:
-            details["answer"] = list(req.summary)
+        if answer.matched:
+            details["matched"] = answer.matched
+        if answer.summary:
+            details["answer"] = list(answer.summary)
         device_id, device_name = self.identify(req.client) if self.identify else ("", "")
         self.bus.emit("dns.query", action="block" if blocking else
-                      "log" if req.verdict == "audited" else "allow", reason=req.reason,
+                      "log" if verdict == "audited" else "allow", reason=answer.reason,
                       device_id=device_id, device_name=device_name, device_ip=req.client,
                       name=q.name, vendor=vendor, category=match.source.category if match else "",
                       details=details)
@@ -123,7 +123,7 @@ class QueryRecorder:
 class DnsService:
     def __init__(self, config: DnsSection, judge: Callable[[], Judge], bus: EventBus,
                  registry: CollectorRegistry,
-                 observe: Callable[[Request], None] | None = None,
+                 observe: Callable[[Request, Answer], None] | None = None,
                  identify: Callable[[str], tuple[str, str]] | None = None) -> None:
         self.bus = bus
         self.cache = AnswerCache(config.cache_size, config.serve_stale_for)

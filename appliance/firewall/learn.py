@@ -23,7 +23,7 @@ from typing import Awaitable, Callable
 import dnslib
 
 from ..dns import wire
-from ..dns.chain import Request
+from ..dns.chain import Answer, Request
 from ..lists import ListSet
 from ..policy.allow import Allow, AllowNames
 from ..policy.reasons import address_kind
@@ -87,16 +87,16 @@ class Learner:
             self._push(0.0, name, kind, priority)
 
     # --- the resolver's answers (called on the loop, before the answer is sent) ----------
-    def observe(self, req: Request) -> None:
+    def observe(self, req: Request, answer: Answer) -> None:
         """The addresses an upstream answer gave: a vendor's when the judge matched the
         answer (blocked or audited), an allowlisted name's in isolate. Only what the answer
         holds is learned; nothing is looked up for it."""
-        addresses = [a for a in req.summary if not a.startswith("CNAME ")]
+        addresses = [a for a in answer.summary if not a.startswith("CNAME ")]
         if not addresses:
             return                                      # refused by name: nothing left the box
-        if req.match is not None and req.verdict in ("blocked", "audited"):
-            listed = req.matched if req.reason == "cname-list" else req.q.name
-            self._learn(address_kind(req.match.source.category), listed, addresses)
+        if answer.match is not None and answer.verdict in ("blocked", "audited"):
+            listed = answer.matched if answer.reason == "cname-list" else req.q.name
+            self._learn(address_kind(answer.match.source.category), listed, addresses)
         elif self.allow_entry.entries and self.allow_entry(req.q.name) is not None:
             self._learn("allow", req.q.name, addresses)
 

@@ -42,11 +42,9 @@ class Hits:
 class Internet:
     def __init__(self, directory: str) -> None:
         self.zone = Zone()
+        self.directory = directory
         self.hits = Hits(f"{directory}/hits.jsonl")
-        self.tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        self.tls.load_cert_chain(f"{directory}/server.pem", f"{directory}/server.key")
         self.sni: dict[int, str] = {}
-        self.tls.sni_callback = lambda obj, name, ctx: self.sni.__setitem__(id(obj), name or "")
         self.servers: list = []
 
     async def start(self) -> None:
@@ -65,20 +63,30 @@ class Internet:
 
     async def _tcp(self, host: str, port: int, service: str, handler, tls: bool = False) -> None:
         async def accept(reader, writer):
-            local, peer = writer.get_extra_info("sockname"), writer.get_extra_info("peername")
+            self.hits.record(service, writer.get_extra_info("sockname"),
+                             writer.get_extra_info("peername"),
+                             sni=self.sni.pop(id(writer.get_extra_info("ssl_object")), "")
+                             if tls else None)
             try:
-                if tls:          # the connection itself is a hit too: a handshake need not finish
-                    self.hits.record(service, local, peer, stage="connect")
-                    await asyncio.wait_for(writer.start_tls(self.tls), timeout=5)
-                self.hits.record(service, local, peer,
-                                 sni=self.sni.pop(id(writer.get_extra_info("ssl_object")), "")
-                                 if tls else None)
                 await asyncio.wait_for(handler(reader, writer, service), timeout=10)
             except (asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
                 pass
             finally:
                 writer.close()
-        self.servers.append(await asyncio.start_server(accept, host, port))
+        self.servers.append(await asyncio.start_server(
+            accept, host, port, ssl=self._tls_for(host, port, service) if tls else None))
+
+    def _tls_for(self, host: str, port: int, service: str) -> ssl.SSLContext:
+        """This listener's TLS: a ClientHello that reaches it is a hit of its own (stage
+        `hello`), even when the handshake never completes (a test's crafted hello)."""
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(f"{self.directory}/server.pem", f"{self.directory}/server.key")
+
+        def hello(obj, name, _):
+            self.sni[id(obj)] = name or ""
+            self.hits.record(service, (host, port), ("", 0), stage="hello", sni=name or "")
+        context.sni_callback = hello
+        return context
 
     async def _udp(self, host: str, port: int, service: str, respond) -> None:
         hits = self.hits

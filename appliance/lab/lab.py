@@ -241,13 +241,13 @@ scrape_configs:
         from .internet import UPSTREAM_DNS
         return [h["qname"] for h in self.hits(after) if h["addr"] == UPSTREAM_DNS and "qname" in h]
 
-    def hits(self, after: float = 0.0, connects: bool = False) -> list[dict]:
+    def hits(self, after: float = 0.0, hellos: bool = False) -> list[dict]:
         """What the simulated internet received: a connection, datagram or DNS question per
-        record; a TLS service's bare connections (before any handshake) with `connects`."""
+        record; with `hellos`, also every ClientHello a TLS service read, handshake or not."""
         records = []
         for line in self._read("hits.jsonl").splitlines():
             hit = json.loads(line)
-            if hit["t"] > after and (connects or hit.get("stage") != "connect"):
+            if hit["t"] > after and (hellos or hit.get("stage") != "hello"):
                 records.append(hit)
         return records
 

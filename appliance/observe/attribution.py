@@ -10,7 +10,7 @@ import time
 from collections import OrderedDict
 from typing import Callable
 
-from ..dns.chain import Request
+from ..dns.chain import Answer, Request
 
 ANSWERED = ("forwarded", "cached", "stale", "audited")
 
@@ -21,12 +21,12 @@ class Attribution:
         self.size, self.seconds, self.clock = size, seconds, clock
         self._answers: OrderedDict[tuple[str, str], tuple[str, float]] = OrderedDict()
 
-    def observe(self, req: Request) -> None:
+    def observe(self, req: Request, answer: Answer) -> None:
         """Called for every answer, before it leaves (resolver hot path: dict work only)."""
-        if req.verdict not in ANSWERED or not req.summary:
+        if answer.verdict not in ANSWERED or not answer.summary:
             return
         now, name, answers = self.clock(), req.q.name, self._answers
-        for item in req.summary:
+        for item in answer.summary:
             if item.startswith("CNAME "):
                 continue
             key = (req.client, item)

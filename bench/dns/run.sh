@@ -11,6 +11,8 @@
 #
 #   bench/dns/run.sh                         # full run (about 25 min on 2 cores)
 #   ROUNDS=1 DUR=2 SIZES=100000 SERVERS="dnsmasq_addr_100k gcsguard_100k" bench/dns/run.sh --no-doc
+#   BASE=743866c SERVERS="dnsmasq_addr_100k gcsguard_100k gcsguardbase_100k" bench/dns/run.sh
+#       # also the resolver at revision BASE (a git worktree, same venv): before/after in one run
 #
 # Everything stays on 127.0.0.1; every dnsperf run is bounded (-l); only processes started by
 # the reference script are killed. Needs: dnsperf dnsmasq unbound nsd (apt), and .venv (.ci/setup).
@@ -44,6 +46,11 @@ anchor = '    *) log "unknown server $s"; return 1;;'
 open(script, "w").write(text.replace(anchor, extra.rstrip("\n") + "\n" + anchor, 1))
 EOF
 export GCSGUARD
+if [ -n "${BASE:-}" ]; then                     # the gcsguardbase_* servers run this revision
+  export BASE_TREE=$WORK/base
+  [ -d "$BASE_TREE" ] || git -C "$REPO" worktree add -q --detach "$BASE_TREE" "$BASE"
+  trap 'git -C "$REPO" worktree remove --force "$BASE_TREE" 2>/dev/null || true' EXIT
+fi
 
 # --- data once (the reference script reuses it), plus our lists with their header ---
 python3 "$WORK/bin/gen_data.py" "$WORK/data" --sizes "$SIZES" --uncached "$UNCACHED_N" --tags r1,r2 >&2

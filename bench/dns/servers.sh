@@ -1,10 +1,11 @@
     # --- added by gcsguard's bench/dns/run.sh (servers.sh) ---
-    gcsguard_*)
-      # gcsguard_<size>: query events off; gcsguard_log_<size>: every query logged (signed log)
+    gcsguard_*|gcsguardbase_*)
+      # gcsguard_<size>: query events off; gcsguard_log_<size>: every query logged (signed log);
+      # gcsguardbase_<size>, gcsguardbase_log_<size>: the same at the revision BASE (run.sh)
       PORT=5305
       local lists="" logq="off"
       if [ "$n" != 0 ]; then lists="\"$DATA/gcsguard_blocklist_$n.list\""; fi
-      case "$s" in gcsguard_log_*) logq="all";; esac
+      case "$s" in gcsguard_log_*|gcsguardbase_log_*) logq="all";; esac
       mkdir -p "$d/keys"; rm -rf "$d/log"
       [ -f "$d/keys/k.key" ] || "$GCSGUARD" keygen --key "$d/keys/k.key" > /dev/null
       cat > "$d/gcsguard.toml" <<EOF2
@@ -18,6 +19,9 @@ socket = "$d/events.sock"
 queue_size = 1000000
 [metrics]
 listen = []
+[firewall]
+# the resolver alone: no ruleset, no network role; the block lists are the policy
+enabled = false
 [dns]
 listen = ["127.0.0.1:$PORT"]
 upstreams = ["127.0.0.1:$UP_PORT"]
@@ -25,7 +29,10 @@ rate_limit = 0.0
 cache_size = 10000
 log_queries = "$logq"
 EOF2
-      CMD=("$GCSGUARD" dns -c "$d/gcsguard.toml");;
+      case "$s" in
+        gcsguardbase_*) CMD=(env PYTHONPATH="$BASE_TREE" "${GCSGUARD%/*}/python" -m appliance dns -c "$d/gcsguard.toml");;
+        *) CMD=("$GCSGUARD" dns -c "$d/gcsguard.toml");;
+      esac;;
     dnsmasq_log_*)
       # dnsmasq as dnsmasq_addr_<size>, with every query logged to a file
       PORT=5302

@@ -29,15 +29,17 @@ class FakeForwarder:
 def run(chain, name, qtype="A"):
     q = wire.parse_query(dnslib.DNSRecord(dnslib.DNSHeader(id=7), q=dnslib.DNSQuestion(
         name, getattr(dnslib.QTYPE, qtype))).pack())
-    req = Request(q, "10.0.0.5", False)
-    result = chain.resolve(req)
+    seen = []
+    record, chain.record = chain.record, lambda req, answer: (seen.append(answer), record(req, answer))
+    result = chain.resolve(Request(q, "10.0.0.5", False))
     if not isinstance(result, bytes):
         result = asyncio.run(result)
     again = chain.resolve(Request(q, "x", False))       # the same query once more
     answered_at_once = isinstance(again, bytes)
     if not answered_at_once:
         asyncio.run(again)
-    return req, dnslib.DNSRecord.parse(result), answered_at_once
+    chain.record = record
+    return seen[0], dnslib.DNSRecord.parse(result), answered_at_once
 
 
 def make(tmp_path, answers, mode="vendor-block", allow=()):
@@ -46,7 +48,7 @@ def make(tmp_path, answers, mode="vendor-block", allow=()):
     recorded = []
     forwarder = FakeForwarder(answers)
     judge = judge_of(lists, mode, allow, aliases=Aliases())
-    chain = build_chain(lambda req, resp: recorded.append(req.verdict), lambda: judge,
+    chain = build_chain(lambda req, answer: recorded.append(answer.verdict), lambda: judge,
                         AnswerCache(100, 60), forwarder, Sinkhole("nxdomain", 60), (0, 86400, 3600),
                         judge.aliases)
     return chain, forwarder, recorded
@@ -57,19 +59,19 @@ def test_order_and_verdicts(tmp_path):
     cloaked = [dnslib.RR("c.example", dnslib.QTYPE.CNAME, rdata=dnslib.CNAME("t.vendor.example"), ttl=60),
                dnslib.RR("t.vendor.example", rdata=dnslib.A("203.0.113.5"), ttl=60)]
     chain, forwarder, recorded = make(tmp_path, {"ok.example": ok, "c.example": cloaked})
-    req, reply, second_sync = run(chain, "x.vendor.example")
-    assert req.verdict == "blocked" and reply.header.rcode == 3 and second_sync
+    answer, reply, second_sync = run(chain, "x.vendor.example")
+    assert answer.verdict == "blocked" and reply.header.rcode == 3 and second_sync
     assert "x.vendor.example" not in forwarder.asked               # blocked before the network
-    req, reply, second_sync = run(chain, "ok.example")
-    assert req.verdict == "forwarded" and str(reply.rr[0].rdata) == "198.51.100.1"
+    answer, reply, second_sync = run(chain, "ok.example")
+    assert answer.verdict == "forwarded" and str(reply.rr[0].rdata) == "198.51.100.1"
     assert second_sync                                              # the repeat is a cache hit
-    req, reply, _ = run(chain, "c.example")
-    assert req.verdict == "blocked" and req.reason == "cname-list" and req.matched == "t.vendor.example"
+    answer, reply, _ = run(chain, "c.example")
+    assert answer.verdict == "blocked" and answer.reason == "cname-list" and answer.matched == "t.vendor.example"
     assert reply.header.rcode == 3 and not reply.rr
-    req, reply, _ = run(chain, "use-application-dns.net")
-    assert req.verdict == "bypass" and reply.header.rcode == 3
-    req, reply, _ = run(chain, "gone.example")
-    assert req.verdict == "servfail" and reply.header.rcode == 2
+    answer, reply, _ = run(chain, "use-application-dns.net")
+    assert answer.verdict == "bypass" and reply.header.rcode == 3
+    answer, reply, _ = run(chain, "gone.example")
+    assert answer.verdict == "servfail" and reply.header.rcode == 2
     assert recorded.count("cached") == 1 and len(recorded) == 10    # every answer recorded once
 
 
@@ -82,12 +84,12 @@ def test_isolate_resolves_only_the_allowlist_and_its_aliases(tmp_path):
     chain, forwarder, _ = make(tmp_path, {"www.allowed.example": www, "edge.cdn.example": edge,
                                           "data123.any.example": edge},
                                mode="isolate", allow=("allowed.example tcp/443",))
-    req, reply, _ = run(chain, "data123.any.example")
-    assert (req.verdict, req.reason, reply.header.rcode) == ("blocked", "not-allowed", 3)
-    req, reply, _ = run(chain, "edge.cdn.example")                 # not yet an alias
-    assert req.reason == "not-allowed"
+    answer, reply, _ = run(chain, "data123.any.example")
+    assert (answer.verdict, answer.reason, reply.header.rcode) == ("blocked", "not-allowed", 3)
+    answer, reply, _ = run(chain, "edge.cdn.example")                 # not yet an alias
+    assert answer.reason == "not-allowed"
     assert forwarder.asked == []                                   # nothing left for either
-    req, reply, _ = run(chain, "www.allowed.example")              # positive control
-    assert req.verdict == "forwarded" and forwarder.asked == ["www.allowed.example"]
-    req, reply, _ = run(chain, "edge.cdn.example")
-    assert req.verdict == "forwarded" and str(reply.rr[0].rdata) == "198.51.100.80"
+    answer, reply, _ = run(chain, "www.allowed.example")              # positive control
+    assert answer.verdict == "forwarded" and forwarder.asked == ["www.allowed.example"]
+    answer, reply, _ = run(chain, "edge.cdn.example")
+    assert answer.verdict == "forwarded" and str(reply.rr[0].rdata) == "198.51.100.80"

@@ -4,7 +4,7 @@ import asyncio
 import dnslib
 
 from appliance.dns import wire
-from appliance.dns.chain import Request
+from appliance.dns.chain import Answer, Request
 from appliance.firewall.learn import Learner, answer_addresses, make_query
 from appliance.firewall.learned import LearnedAddresses
 from appliance.lab.zone import Zone
@@ -72,10 +72,9 @@ def test_cname_targets_of_vendor_names_are_learned_too(tmp_path):
     assert store.about("203.0.113.12")["vendor"]["names"].keys() >= {"telemetry.allowed.example"}
 
 
-def request(name, verdict="forwarded", match=None, summary=()):
-    req = Request(q=make_query(name, wire.A), client="10.70.0.23", tcp=False)
-    req.verdict, req.match, req.summary = verdict, match, tuple(summary)
-    return req
+def request(name, verdict="forwarded", match=None, summary=(), reason="forwarded", matched=""):
+    return Request(q=make_query(name, wire.A), client="10.70.0.23", tcp=False), \
+        Answer(b"", verdict, reason, match, matched, tuple(summary))
 
 
 def test_resolver_answers_feed_the_sets_before_they_leave(tmp_path):
@@ -84,25 +83,24 @@ def test_resolver_answers_feed_the_sets_before_they_leave(tmp_path):
     learner = Learner(store, FakeUpstream(), lambda k, n, a: added.append((k, n, a)), 60.0)
     learner.set_policy(lists, [parse_allow("allowed.example")])
     # an allowlisted name's answer: its addresses are allowed at once (any port)
-    learner.observe(request("www.allowed.example", summary=["198.51.100.80", "CNAME x.example"]))
+    learner.observe(*request("www.allowed.example", summary=["198.51.100.80", "CNAME x.example"]))
     assert added == [("allow", "www.allowed.example", ["198.51.100.80"])]
     assert store.services("198.51.100.80", learner.allow_entry) == (True, set())
     # an answer for a name on no allowlist teaches nothing
-    learner.observe(request("elsewhere.example", summary=["192.0.2.77"]))
+    learner.observe(*request("elsewhere.example", summary=["192.0.2.77"]))
     assert "192.0.2.77" not in store.kinds["allow"]
     # a name the resolver refused is never looked up (its labels could carry a client's data)
     match, pending = lists.domains.match("flighthub.dji.com"), learner.pending()
-    learner.observe(request("c2VjcmV0.flighthub.dji.com", "blocked", match))
+    learner.observe(*request("c2VjcmV0.flighthub.dji.com", "blocked", match))
     assert "c2VjcmV0.flighthub.dji.com" not in learner._known and learner.pending() == pending
     # an allowed query's answer that the judge blocked by its CNAME: its addresses are learned
     # under the listed name that matched, with no lookup of either
-    cloaked = request("telemetry.other.example", "blocked", match, ["CNAME api.dji.com", "203.0.113.12"])
-    cloaked.reason, cloaked.matched = "cname-list", "api.dji.com"
-    learner.observe(cloaked)
+    learner.observe(*request("telemetry.other.example", "blocked", match,
+                             ["CNAME api.dji.com", "203.0.113.12"], "cname-list", "api.dji.com"))
     assert store.about("203.0.113.12")["vendor"]["names"].keys() == {"api.dji.com"}
     assert learner.pending() == pending
     # audit mode: the device got the vendor's addresses, so they are learned right away
-    learner.observe(request("mydjiflight.dji.com", "audited", match, ["203.0.113.10"]))
+    learner.observe(*request("mydjiflight.dji.com", "audited", match, ["203.0.113.10"]))
     assert "203.0.113.10" in store.kinds["vendor"]
 
 

@@ -237,13 +237,13 @@ def test_evasive_clienthellos_are_refused_and_the_server_sees_no_connection(lab)
     for label, how in cases:
         start = time.time()
         assert hello(lab, UNNAMED, vendor, *how) == "closed", label
-        assert not [h for h in lab.hits(after=start, connects=True) if h["addr"] == UNNAMED], label
+        assert not [h for h in lab.hits(after=start, hellos=True) if h["addr"] == UNNAMED], label
         assert hello(lab, UNNAMED, allowed, *how) in ("certificate", "verified"), label  # control
-        assert [h for h in lab.hits(after=start, connects=True) if h["addr"] == UNNAMED], label
+        assert [h for h in lab.hits(after=start, hellos=True) if h["addr"] == UNNAMED], label
     start = time.time()
     for label, sni in bad_snis.items():
         assert hello(lab, UNNAMED, allowed, f"sni={sni}", "tls12") == "closed", label
-    assert not [h for h in lab.hits(after=start, connects=True) if h["addr"] == UNNAMED]
+    assert not [h for h in lab.hits(after=start, hellos=True) if h["addr"] == UNNAMED]
     assert hello(lab, UNNAMED, allowed, f"sni={sni_list(allowed.encode())}", "tls12") == "certificate"
     assert wait_for(lambda: len(decision(lab, after, "tls.decision")) == 4 + len(bad_snis) + 1)
     refused = [(e["reason"], e["details"]["ech"]) for e in decision(lab, after, "tls.decision")
