@@ -66,3 +66,11 @@ def test_every_subcommand_has_help():
                  ["keygen", "--help"]):
         r = subprocess.run([sys.executable, "-m", "appliance", *args], capture_output=True, text=True)
         assert r.returncode == 0 and "usage: gcsguard" in r.stdout, args
+
+
+def test_lists_test_says_what_the_resolver_does_in_the_mode(write_config, capsys):
+    isolate = write_config(firewall='enabled = true\nmode = "isolate"\nallow = ["www.allowed.example"]')
+    assert main(["lists", "test", "-c", isolate, "data.any.example"]) == 1
+    assert "the resolver, in isolate: block (not-allowed)" in capsys.readouterr().out
+    main(["lists", "test", "-c", isolate, "cdn.www.allowed.example"])
+    assert "the resolver, in isolate: allow (allowlisted)" in capsys.readouterr().out

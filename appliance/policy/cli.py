@@ -6,6 +6,7 @@ import os
 import sys
 
 from ..lists import ListSet
+from .judge import Judge
 from .load import load_policy
 
 
@@ -41,9 +42,21 @@ def add_lists_parser(sub, with_config):
 
 
 def cmd_lists_test(args: argparse.Namespace) -> int:
-    lists = load_policy(args.config).lists
-    blocked = _describe_verdict(lists, args.name)
+    policy = load_policy(args.config)
+    blocked = _describe_verdict(policy.lists, args.name)
+    if not _is_address(args.name):                 # and what the resolver does with it now
+        verdict = Judge(policy).name(args.name.rstrip(".").lower())
+        print(f"the resolver, in {policy.mode}: {verdict.action} ({verdict.reason})")
     return 0 if blocked else 1
+
+
+def _is_address(text: str) -> bool:
+    import ipaddress
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return False
+    return True
 
 
 def _describe_verdict(lists: ListSet, name: str) -> bool:

@@ -163,15 +163,7 @@ class Judge:
             if self.mode == "audit":
                 return by_address or Verdict("allow", "no-sni", None, name)
             return Verdict("block", "bad-sni", by_address.match if by_address else None, name)
-        if name:
-            verdict = self.lists.check_name(name)
-            if verdict.blocked:
-                listed = self._listed(verdict.block, "sni-list", name)
-                return listed if listed.block else listed._replace(reason="audit-vendor")
-        decided = self.connection(address, port, "tcp", name)
-        if decided.reason == "unlisted" or decided.reason == "allowlisted":
-            return decided._replace(reason="sni-allowed" if name else "no-sni")
-        return decided._replace(name=decided.name or name)
+        return self._shown(name, address, port, ("sni-list", "sni-allowed", "no-sni"))
 
     def http(self, host: str, target: str, address: str, port: int) -> Verdict:
         """A plain-HTTP request: HTTPDNS by its shape whatever the host, then Host, then
@@ -180,15 +172,20 @@ class Judge:
         if asked is not None:
             listed = self.lists.check_name(asked).block if asked else None
             return Verdict("block", "httpdns-request", listed, asked)
-        name = host_of(host).rstrip(".")
+        return self._shown(host_of(host).rstrip("."), address, port,
+                           ("host-list", "host-allowed", "no-host"))
+
+    def _shown(self, name: str, address: str, port: int, reasons: tuple[str, str, str]) -> Verdict:
+        """A connection by the name the client showed (SNI or Host), else by its address."""
+        listed, allowed, nameless = reasons
         if name:
             verdict = self.lists.check_name(name)
             if verdict.blocked:
-                listed = self._listed(verdict.block, "host-list", name)
-                return listed if listed.block else listed._replace(reason="audit-vendor")
+                judged = self._listed(verdict.block, listed, name)
+                return judged if judged.block else judged._replace(reason="audit-vendor")
         decided = self.connection(address, port, "tcp", name)
-        if decided.reason == "unlisted" or decided.reason == "allowlisted":
-            return decided._replace(reason="host-allowed" if name else "no-host")
+        if decided.reason in ("unlisted", "allowlisted"):
+            return decided._replace(reason=allowed if name else nameless)
         return decided._replace(name=decided.name or name)
 
 

@@ -37,45 +37,82 @@ def test_sni_and_address_decisions_and_the_vendor_saw_nothing(lab):
     assert [h["sni"] for h in hits if h["addr"] == ALLOWED] == ["www.allowed.example"]
 
 
-SPLIT_HELLO = """
+HELLO = r"""
 import socket, ssl, sys, time
-address, name, ca = sys.argv[1:4]
+from tests.helpers import with_extension
+address, name, ca, *how = sys.argv[1:]
+flags = dict(h.partition("=")[::2] for h in how)
+
+
+ctx = ssl.create_default_context(cafile=ca)
+if "tls12" in flags:                     # the certificate travels in the clear: readable below
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+if "sni" in flags:                       # our own server_name extension, however malformed
+    ctx.check_hostname = False
 incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-tls = ssl.create_default_context(cafile=ca).wrap_bio(incoming, outgoing, server_hostname=name)
-sock = socket.create_connection((address, 443), timeout=3)
-sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+tls = ctx.wrap_bio(incoming, outgoing, server_hostname=None if "sni" in flags else name)
 try:
     tls.do_handshake()
 except ssl.SSLWantReadError:
     hello = outgoing.read()
-sock.sendall(hello[:60])                    # the ClientHello in two segments, 0.3 s apart
-time.sleep(0.3)
-sock.sendall(hello[60:])
+if "ech" in flags:                       # a GREASE ECH extension, as Chrome sends by default
+    hello = with_extension(hello, 0xFE0D, b"\x00\x00\x01\x00\x01\x07\x00\x20" + b"\x11" * 32 + b"\x00\x10" + b"\x22" * 16)
+if "sni" in flags:
+    hello = with_extension(hello, 0, bytes.fromhex(flags["sni"]))
+sock = socket.create_connection((address, 443), timeout=3)
+sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+if "seg1" in flags:                      # one byte per segment (a DPI-evasion split)
+    for byte in hello:
+        sock.send(bytes([byte]))
+        time.sleep(0.002)
+elif "split" in flags:                   # two segments, 0.3 s apart
+    sock.sendall(hello[:60])
+    time.sleep(0.3)
+    sock.sendall(hello[60:])
+else:
+    sock.sendall(hello)
+modified = "ech" in flags or "sni" in flags
+received = b""
 try:
     while data := sock.recv(65536):
+        received += data
+        if modified:
+            if b"gcsguard lab server" in received:
+                print("certificate")
+                break
+            continue
         incoming.write(data)
         try:
             tls.do_handshake()
-            sock.sendall(outgoing.read())       # the client's Finished
+            sock.sendall(outgoing.read())
             print("verified")
             break
         except ssl.SSLWantReadError:
             sock.sendall(outgoing.read())
     else:
         print("closed")
-except ConnectionResetError:
+except (ConnectionResetError, socket.timeout):
     print("closed")
 """
 
 
+def hello(lab, address, name, *how):
+    out = lab.run("ctl", sys.executable, "-c", HELLO, address, name, lab.pki["ca"], *how)
+    return out.stdout.strip() or out.stderr.strip()[-300:]
+
+
+def sni_list(*names: bytes) -> str:
+    entries = b"".join(b"\x00" + len(n).to_bytes(2, "big") + n for n in names)
+    return (len(entries).to_bytes(2, "big") + entries).hex()
+
+
 def test_a_clienthello_in_pieces_is_decided_all_the_same(lab):
-    """The gate decides a whole ClientHello when it first sees one; one still in pieces goes
-    to mitmproxy's TLS layer and is decided there (tls_clienthello), with the same verdicts."""
+    """A ClientHello in two segments 0.3 s apart: nothing is decided or relayed until it is
+    whole, then it is decided like any other."""
     assert lab.reload(mode="vendor-block")
     after, start = max(e["n"] for e in lab.events()), time.time()
     for name, outcome in (("www.allowed.example", "verified"), ("mydjiflight.dji.com", "closed")):
-        out = lab.run("ctl", sys.executable, "-c", SPLIT_HELLO, ALLOWED, name, lab.pki["ca"])
-        assert out.stdout.strip() == outcome, out.stdout + out.stderr
+        assert hello(lab, ALLOWED, name, "split") == outcome
     assert wait_for(lambda: len(decision(lab, after, "tls.decision")) == 2)
     assert [(e["action"], e["reason"]) for e in decision(lab, after, "tls.decision")] == \
         [("allow", "sni-allowed"), ("block", "sni-list")]
@@ -156,71 +193,6 @@ def test_with_the_daemon_down_the_gate_still_enforces(lab):
         assert wait_for(lambda: "gate events not sent" in lab._read("gate.out"))
     finally:
         lab.start_appliance()
-
-
-HELLO = r"""
-import socket, ssl, sys, time
-from tests.helpers import with_extension
-address, name, ca, *how = sys.argv[1:]
-flags = dict(h.partition("=")[::2] for h in how)
-
-
-ctx = ssl.create_default_context(cafile=ca)
-if "tls12" in flags:                     # the certificate travels in the clear: readable below
-    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
-if "sni" in flags:                       # our own server_name extension, however malformed
-    ctx.check_hostname = False
-incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-tls = ctx.wrap_bio(incoming, outgoing, server_hostname=None if "sni" in flags else name)
-try:
-    tls.do_handshake()
-except ssl.SSLWantReadError:
-    hello = outgoing.read()
-if "ech" in flags:                       # a GREASE ECH extension, as Chrome sends by default
-    hello = with_extension(hello, 0xFE0D, b"\x00\x00\x01\x00\x01\x07\x00\x20" + b"\x11" * 32 + b"\x00\x10" + b"\x22" * 16)
-if "sni" in flags:
-    hello = with_extension(hello, 0, bytes.fromhex(flags["sni"]))
-sock = socket.create_connection((address, 443), timeout=3)
-sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-if "seg1" in flags:                      # one byte per segment (a DPI-evasion split)
-    for byte in hello:
-        sock.send(bytes([byte]))
-        time.sleep(0.002)
-else:
-    sock.sendall(hello)
-modified = "ech" in flags or "sni" in flags
-received = b""
-try:
-    while data := sock.recv(65536):
-        received += data
-        if modified:
-            if b"gcsguard lab server" in received:
-                print("certificate")
-                break
-            continue
-        incoming.write(data)
-        try:
-            tls.do_handshake()
-            sock.sendall(outgoing.read())
-            print("verified")
-            break
-        except ssl.SSLWantReadError:
-            sock.sendall(outgoing.read())
-    else:
-        print("closed")
-except (ConnectionResetError, socket.timeout):
-    print("closed")
-"""
-
-
-def hello(lab, address, name, *how):
-    out = lab.run("ctl", sys.executable, "-c", HELLO, address, name, lab.pki["ca"], *how)
-    return out.stdout.strip() or out.stderr.strip()[-300:]
-
-
-def sni_list(*names: bytes) -> str:
-    entries = b"".join(b"\x00" + len(n).to_bytes(2, "big") + n for n in names)
-    return (len(entries).to_bytes(2, "big") + entries).hex()
 
 
 def test_evasive_clienthellos_are_refused_and_the_server_sees_no_connection(lab):

@@ -34,6 +34,7 @@ def setup(tmp_path):
     lists = load([str(ips), str(names)], [], 5)[0]
     learned = LearnedAddresses()
     learned.observe("vendor", "api.dji.com", ["198.51.100.12"], 1.0)
+    learned.observe("vendor", "a1.cdn.akamai.example", ["198.51.100.12"], 1.0)   # a CDN alias on the way
     bus = RecordingBus()
     devices = Devices(parse_inventory(["02:00:00:00:00:23 ctl-03 controller DJI"]), bus)
     judge = Judge(Policy(Config(), lists, ()), learned)
@@ -61,7 +62,7 @@ def test_drops_carry_reason_and_vendor(tmp_path):
     assert static["device_id"] == "mac:02:00:00:00:00:23"
     assert static["vendor"] == "DJI" and static["details"]["list_entry"] == "203.0.113.0/28"
     assert static["details"]["mac"] == "02:00:00:00:00:23" and static["device_ip"] == "10.70.0.23"
-    assert learned["name"] == "api.dji.com" and learned["vendor"] == "DJI"
+    assert learned["name"] == "api.dji.com" and learned["vendor"] == "DJI"      # the listed name
     assert learned["details"]["dport"] == 8883
     # neither address came from DNS for this device: both are direct-ip, and raised as such
     assert static["details"]["direct_ip"] and learned["details"]["direct_ip"]
