@@ -239,3 +239,26 @@ def test_httpdns_by_its_shape_whatever_the_host(lab):
     refused = [e for e in decision(lab, after, "http.decision") if e["action"] == "block"]
     assert {e["reason"] for e in refused} == {"httpdns-request"}
     assert [e["name"] for e in refused] == ["mydjiflight.dji.com"] * 4 + ["www.allowed.example"]
+
+
+STALLED = r"""
+import socket, sys, time
+sock = socket.create_connection((sys.argv[1], 443), timeout=10)
+sock.sendall(b"\x16\x03")                 # the first bytes of a ClientHello, and nothing more
+start = time.monotonic()
+try:
+    closed = sock.recv(1) == b""
+except ConnectionResetError:
+    closed = True
+print("closed" if closed else "data", round(time.monotonic() - start))
+"""
+
+
+def test_a_clienthello_that_never_completes_is_closed_and_recorded(lab):
+    assert lab.reload(mode="vendor-block")
+    after, start = max(e["n"] for e in lab.events()), time.time()
+    out = lab.run("ctl", sys.executable, "-c", STALLED, UNNAMED, timeout=20).stdout.split()
+    assert out[0] == "closed" and 4 <= int(out[1]) <= 8, out          # the deadline, not ours
+    assert wait_for(lambda: [(e["action"], e["reason"]) for e in decision(lab, after, "tls.decision")]
+                    == [("block", "hello-incomplete")])
+    assert not [h for h in lab.hits(after=start, hellos=True) if h["addr"] == UNNAMED]

@@ -15,6 +15,7 @@ import pytest
 from appliance.lab.internet import ALLOWED, ALLOWED_V6, HARDCODED, VENDOR, VENDOR_V6
 from appliance.lab.scenario import run_one, techniques
 from appliance.lab.topology import LAN_V4, WAN_V4, ns_exec
+from tests.network.test_links import wait_for
 
 # What the appliance must log for each technique (event type, reason), by mode.
 EXPECTED = {"vendor-name": ("dns.query", "name-list"), "cname-cloak": ("dns.query", "cname-list"),
@@ -98,20 +99,23 @@ def test_kill_9_leaves_every_vendor_attempt_blocked_until_firewall_open(lab):
     time.sleep(1.0)
     os.kill(lab.state.pids["appliance"], signal.SIGKILL)
     lab.appliance.wait(timeout=10)
-    stream.wait(timeout=60)
-    assert table_in_force(lab)
-    assert not [h for h in lab.hits(after=start) if h["addr"] == VENDOR]
-    # positive control: the same attempt, with the rules explicitly opened, arrives
-    opened = lab.run("appl", sys.executable, "-m", "appliance", "firewall", "open", "--reason",
-                     "kill -9 test positive control", "-c", lab.config_path)
-    assert opened.returncode == 0, opened.stderr
-    assert not table_in_force(lab)
-    assert lab.run("ctl", "nc", "-z", "-w", "2", VENDOR, "1883").returncode == 0
-    assert [h for h in lab.hits(after=start) if h["addr"] == VENDOR and h["service"] == "mqtt"]
-    # the opening is on the record, written directly since the daemon was down
-    assert [e for e in lab.events() if e["type"] == "firewall.opened"
-            and e["details"]["why"] == "kill -9 test positive control"]
-    lab.start_appliance()                                            # and blocking is back
+    try:
+        stream.wait(timeout=60)
+        assert table_in_force(lab)
+        assert not [h for h in lab.hits(after=start) if h["addr"] == VENDOR]
+        # positive control: the same attempt, with the rules explicitly opened, arrives
+        opened = lab.run("appl", sys.executable, "-m", "appliance", "firewall", "open", "--reason",
+                         "kill -9 test positive control", "-c", lab.config_path)
+        assert opened.returncode == 0, opened.stderr
+        assert not table_in_force(lab)
+        assert lab.run("ctl", "nc", "-z", "-w", "2", VENDOR, "1883").returncode == 0
+        assert wait_for(lambda: [h for h in lab.hits(after=start)        # the server's own record
+                                 if h["addr"] == VENDOR and h["service"] == "mqtt"])
+        # the opening is on the record, written directly since the daemon was down
+        assert [e for e in lab.events() if e["type"] == "firewall.opened"
+                and e["details"]["why"] == "kill -9 test positive control"]
+    finally:
+        lab.start_appliance()                                        # and blocking is back
     again = time.time()
     assert lab.run("ctl", "nc", "-z", "-w", "1", VENDOR, "1883").returncode != 0
     assert not [h for h in lab.hits(after=again) if h["addr"] == VENDOR]
