@@ -76,10 +76,13 @@ def test_everything_the_appliance_sends_on_the_wan_is_configured_or_allowed(lab)
         capture = WanCapture(lab, mode)
         results = [run_one(lab, t) for t in techniques(lab.pki["ca"])]
         assert all(r.ok for r in results), [(r.technique.key, r.outcome) for r in results if not r.ok]
+        for suffix in ("mydjiflight.dji.com", "dns.google", "any.example"):   # data in labels
+            lab.run("ctl", "dig", "+time=1", "+tries=1", "TXT", f"@{LAN_V4}",
+                    f"{uuid.uuid4().hex[:12]}.{suffix}")
         # the control: a lookup as the old learner made it, of a client's refused name
         leaked = f"{uuid.uuid4().hex[:12]}.dns.google"           # refused in every mode
         lab.run("appl", "dig", "+time=1", "+tries=1", f"@{UPSTREAM_DNS}", leaked)
-        time.sleep(1.5)                                         # the learned store is saved
+        time.sleep(1.5)                         # a learner's lookup is out; the store is saved
         judge = load_applied(lab.config_path)
         found = violations(capture.packets(), judge, configured_names(judge))
         assert found == [f"DNS {leaked}"], (mode, found)
