@@ -41,6 +41,9 @@ def main(config: Config) -> int:
     # mitmproxy logs every client and server connection at INFO: that is the log's job
     # (the gate's decisions are events), and at hundreds per second it costs the relay.
     logging.getLogger("mitmproxy.proxy.server").setLevel(logging.WARNING)
+    # mitmproxy warns when its NextLayer addon is missing: here the guard is the layer decider
+    logging.getLogger("mitmproxy.addons.proxyserver").addFilter(
+        lambda record: "without nextlayer addon" not in record.getMessage())
     if os.geteuid() == 0:
         logging.getLogger("gcsguard.gate").warning(
             "running as root: run it as [gate] uid (%d) so the output chain applies the LAN's "
