@@ -104,3 +104,21 @@ def test_isolate_a_nameless_connection_to_an_allowlisted_names_address(tmp_path)
     assert g.connection("198.51.100.80", 443).action == "allow"
     assert g.connection("198.51.100.80", 80).reason == "not-allowed"              # not its port
     assert g.tls("other.example", "198.51.100.80", 443).reason == "not-allowed"   # a name decides
+
+
+def test_every_reason_is_in_the_one_vocabulary(tmp_path):
+    from appliance.policy.reasons import JUDGE
+    reasons = set()
+    for mode in ("isolate", "vendor-block", "audit"):
+        g = gate(tmp_path, mode, ["www.allowed.example tcp/443", "198.51.100.250 tcp/80"])
+        for name in ("x.dji.com", "dns.google", "www.allowed.example", "other.example"):
+            reasons.add(g.name(name).reason)
+            for address in ("198.51.100.10", "198.51.100.53", "203.0.113.5", "198.51.100.250", "192.0.2.9"):
+                reasons.add(g.tls(name, address, 443).reason)
+                reasons.add(g.tls(name, address, 443, sni_valid=False).reason)
+                reasons.add(g.tls(None, address, 80).reason)
+                reasons.add(g.http(name, "/", address, 80).reason)
+                reasons.add(g.http("", "/d?dn=x.example", address, 80).reason)
+                reasons.add(g.connection(address, 8883).reason)
+    assert reasons <= JUDGE, reasons - JUDGE
+    assert {"not-allowed", "sni-list", "vendor-address", "bad-sni", "audit-vendor"} <= reasons
