@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from contextlib import suppress
 
@@ -22,6 +23,7 @@ from .dns.service import DnsService
 from .dns.upstream import Forwarder, parse_servers
 from .events.bus import EventBus
 from .events.clock import Clock
+from .events.senders import COMMANDS, GATE, Vocabulary
 from .events.socket import EventSocketServer
 from .evlog import signing
 from .evlog.sink import LogSink
@@ -44,6 +46,13 @@ def _both(first, second):
         first(req, answer)
         second(req, answer)
     return observe
+
+
+def _senders(config) -> dict[int, dict[str, str]]:
+    """Who may send which events on the local socket, by uid: the gate its decisions; root
+    and our own user (commands, dnsmasq's lease script) the commands' records."""
+    commands = {0: COMMANDS, os.getuid(): COMMANDS}
+    return {**commands, config.gate.uid: GATE} if config.gate.enabled else commands
 
 
 class Appliance:
@@ -84,13 +93,20 @@ class Appliance:
         self.holder.attach(learned=fw.store if fw else None,
                            aliases=self.dns.aliases if self.dns else None)
         self.socket = (EventSocketServer(config.events.socket, self.bus, self.registry,
-                                         obs.devices.identify if obs else None)
+                                         obs.devices.identify if obs else None,
+                                         _senders(config), self._vocabulary())
                        if with_socket else None)
         m = config.metrics
         self.metrics = MetricsServer(self.registry, m.listen, m.basic_auth_user,
                                      m.basic_auth_password, m.tls_cert_file, m.tls_key_file)
         self._stop = asyncio.Event()
         self._failed = ""
+
+    def _vocabulary(self) -> Vocabulary:
+        """The lists' vendors and categories, as loaded now: bounded label values."""
+        lists = lambda: self.holder.policy.lists                         # noqa: E731
+        return Vocabulary(lambda: set(lists().vendors),
+                          lambda: {s.category for s in lists().sources})
 
     def _network_parts(self, config) -> None:
         """The router's parts: ruleset and learned sets, observation, the LAN's DHCP."""
@@ -146,6 +162,8 @@ class Appliance:
                           *self.observation.start()]
             if self.socket:
                 await self.socket.start()
+                tasks.append(asyncio.create_task(self.socket.report(events.drop_report_interval),
+                                                 name="socket-report"))
             if self.dhcp:
                 self.dhcp.apply(self.holder.policy.config)
             if self.dns:

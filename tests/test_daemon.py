@@ -29,9 +29,9 @@ def test_events_reloads_and_a_verifiable_log(write_config, tmp_path, daemons):
     assert started["details"]["sha256"] == hashlib.sha256(open(config, "rb").read()).hexdigest()
 
     sender = EventSender(str(tmp_path / "events.sock"))
-    assert sender.send(Event(type="tls.blocked", stamp=Clock().stamp(), action="block",
-                             source="gate", name="mydjiflight.dji.com", vendor="DJI"))
-    d.wait_for(lambda r: r["type"] == "tls.blocked", "event from the socket")
+    assert sender.send(Event(type="verify.run", stamp=Clock().stamp(), reason="pass",
+                             source="verify"))                # a command's record, from root
+    d.wait_for(lambda r: r["type"] == "verify.run" and r["source"] == "verify", "event from the socket")
 
     extra.write_text("# vendor: Test\n# category: vendor\nfirst.example\nsecond.example\n")
     d.proc.send_signal(signal.SIGHUP)

@@ -13,6 +13,7 @@ batches of events in order, and at `close` lets it drain its queue and close.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any, Callable, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -22,6 +23,7 @@ from .event import Event
 
 
 BATCH = 512
+log = logging.getLogger("gcsguard.bus")
 
 
 class Sink(Protocol):
@@ -54,6 +56,9 @@ class EventBus:
                             ["sink"], registry=registry)
         self._capacity = Gauge("gcsguard_event_queue_capacity", "Size of a sink's queue",
                                ["sink"], registry=registry)
+        self._failures = Counter("gcsguard_sink_failures_total",
+                                 "Batches a sink failed to handle (its events are counted dropped; "
+                                 "the sink goes on)", ["sink"], registry=registry)
 
     def add_sink(self, name: str, sink: Sink, capacity: int) -> "asyncio.Queue[Event]":
         """Register `sink` behind a queue of `capacity` (returned, for inspection)."""
@@ -61,6 +66,7 @@ class EventBus:
         self._queues[name], self._sinks[name] = queue, sink
         self._dropped[name] = 0
         self._drops.labels(name)
+        self._failures.labels(name)
         self._depth.labels(name).set_function(queue.qsize)
         self._capacity.labels(name).set(capacity)
         return queue
@@ -99,12 +105,25 @@ class EventBus:
                     first = queue.get_nowait()      # busy: no task per event
                 if gather and queue.qsize() < BATCH and not closing.done():
                     await asyncio.sleep(gather)
-                await sink.handle(_batch(queue, first))
+                await self._handle(name, sink, _batch(queue, first))
         finally:
             closing.cancel()
             while not queue.empty():
-                await sink.handle(_batch(queue, queue.get_nowait()))
+                await self._handle(name, sink, _batch(queue, queue.get_nowait()))
             await sink.close()
+
+    async def _handle(self, name: str, sink: Sink, batch: list[Event]) -> None:
+        """A sink that fails on a batch goes on with the next one (supervised, not left
+        dead): the failure is counted, the batch counted as dropped, and both recorded."""
+        try:
+            await sink.handle(batch)
+        except Exception as e:
+            self._failures.labels(name).inc()
+            self._dropped[name] += len(batch)
+            self._drops.labels(name).inc(len(batch))
+            log.exception("sink %s failed on %d events", name, len(batch))
+            self.emit("sink.failed", action="error", reason=name,
+                      details={"events": len(batch), "error": repr(e)[:500]})
 
     def emit(self, type: str, **fields: Any) -> Event:
         """Build, stamp and publish an event from this process."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import hashlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -32,6 +33,9 @@ class LogMetrics:
                                 "Log writes that failed (disk full, I/O error)", registry=registry)
         self.lost = Counter("gcsguard_log_records_lost_total",
                             "Records lost because a log write failed", registry=registry)
+        self.rejected = Counter("gcsguard_log_records_rejected_total",
+                                "Records that could not be encoded: a log.rejected record stands "
+                                "in each one's place", registry=registry)
         self.checkpoint_time = Gauge("gcsguard_log_last_checkpoint_timestamp_seconds",
                                      "Unix time of the last signed checkpoint", registry=registry)
         self.checkpoint_failures = Counter("gcsguard_log_checkpoint_failures_total",
@@ -135,7 +139,7 @@ class LogWriter:
         n, head, lines = self.n, self.head, []
         for event in events:
             n += 1
-            line = chain.encode(n, head, event.to_dict())
+            line = self._encode(n, head, event)
             head = chain.line_hash(line)
             lines.append(line)
         blob = b"\n".join(lines) + b"\n"
@@ -153,6 +157,21 @@ class LogWriter:
         self.metrics.bytes.inc(len(blob))
         self._sync()
         return True
+
+    def _encode(self, n: int, head: str, event: Event) -> bytes:
+        """The record's line; one that cannot be encoded (a lone surrogate, nesting past the
+        encoder's depth) becomes a `log.rejected` record in its place, never a dead writer."""
+        try:
+            return chain.encode(n, head, event.to_dict())
+        except (TypeError, ValueError) as e:              # orjson.JSONEncodeError is a TypeError
+            raw = repr(event.to_dict()).encode("utf-8", "backslashreplace")
+            self.metrics.rejected.inc()
+            return chain.encode(n, head, self.own_event(
+                "log.rejected", action="error", reason="unencodable", details={
+                    "type": event.type[:64].encode("utf-8", "replace").decode(),
+                    "source": event.source[:64].encode("utf-8", "replace").decode(),
+                    "seq": event.seq, "sha256": hashlib.sha256(raw).hexdigest(),
+                    "error": str(e)[:200]}).to_dict())
 
     def _append(self, blob: bytes) -> None:
         done = 0

@@ -189,7 +189,7 @@ class EgressGuard:
             decision = self.gate.http(request.authority, request.path, address, port)  # absolute-form
         self.decisions[flow.client_conn.id] = decision
         self._decided("http.decision", decision, flow.client_conn, flow.server_conn, {
-            "method": request.method, "path": request.path[:200], "host": host})
+            "method": request.method[:16], "path": request.path[:200], "host": host[:255]})
         if decision.block:
             flow.response = http.Response.make(
                 403, f"blocked by gcsguard: {decision.reason} {decision.name}\n".encode(),
@@ -211,7 +211,7 @@ class EgressGuard:
         peer = client.peername or ("", 0)
         action = "block" if decision.block else "log" if decision.action == "audit" else "allow"
         self._emit(type, action, decision.reason,
-                   device_ip=peer[0], name=decision.name, vendor=decision.vendor,
+                   device_ip=peer[0], name=decision.name[:255], vendor=decision.vendor,
                    category=decision.category,
                    details={**details, "dst": address, "dport": port, "sport": peer[1],
                             "layer": type.split(".")[0]})

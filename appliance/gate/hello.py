@@ -64,4 +64,4 @@ def has_ech(extensions: list[tuple[int, bytes]]) -> bool:
 def _shown(raw: bytes) -> str:
     """A bad name as it may go into a record: every byte but printable ASCII escaped, bounded."""
     return "".join(chr(b).lower() if 0x20 < b < 0x7F and b != 0x5C else f"\\x{b:02x}"
-                   for b in raw[:255])
+                   for b in raw[:255])[:255]

@@ -52,3 +52,28 @@ def test_the_bus_runs_its_sinks_in_batches_and_drains_them_at_close(clock, regis
         return handled_while_running, [e.seq for e in sink.events], sink.closed
 
     assert asyncio.run(run()) == (1, [1, 2, 3, 4, 5, 6], True)
+
+
+def test_a_failing_sink_is_counted_recorded_and_goes_on(clock, registry):
+    class Flaky(CollectingSink):
+        async def handle(self, events):
+            if any(e.type == "poison" for e in events):
+                raise ValueError("cannot handle this")
+            await super().handle(events)
+
+    async def run():
+        bus = EventBus(clock, registry)
+        flaky, other = Flaky(), CollectingSink()
+        bus.add_sink("log", flaky, 100)
+        bus.add_sink("metrics", other, 100)
+        bus.start()
+        bus.emit("poison")
+        await asyncio.sleep(0.05)
+        bus.emit("after")                      # the sink still runs
+        await bus.close()
+        return [e.type for e in flaky.events], [e.type for e in other.events]
+
+    flaky, other = asyncio.run(run())
+    assert flaky == ["sink.failed", "after"] and other == ["poison", "sink.failed", "after"]
+    assert registry.get_sample_value("gcsguard_sink_failures_total", {"sink": "log"}) == 1
+    assert registry.get_sample_value("gcsguard_events_dropped_total", {"sink": "log"}) == 1

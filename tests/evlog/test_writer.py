@@ -133,3 +133,24 @@ def test_interval_fsync_is_completed_when_idle(tmp_path, keypair, clock, fake_ti
     assert len(synced) == count + 1
     w.flush()                           # nothing new: no needless fsync
     assert len(synced) == count + 1
+
+
+def test_a_record_that_cannot_be_encoded_becomes_log_rejected_and_the_log_goes_on(
+        tmp_path, keypair, clock, fake_time):
+    from .helpers import event
+    key, pub = keypair
+    writer = make_writer(tmp_path, key, clock, fsync="never")
+    deep: dict = {}
+    for _ in range(300):                                    # past the encoder's depth
+        deep = {"a": deep}
+    poison = [event(clock, 2, details={"x": "\ud800"}), event(clock, 3, details=deep)]
+    assert writer.write([event(clock, 1), *poison, event(clock, 4)])
+    writer.checkpoint("test")
+    writer.close()
+    got = records(tmp_path)
+    assert [r["type"] for r in got[:4]] == ["dns.query", "log.rejected", "log.rejected", "dns.query"]
+    assert {r["details"]["seq"] for r in got[1:3]} == {2, 3}
+    assert all(len(r["details"]["sha256"]) == 64 for r in got[1:3])
+    assert writer.metrics.rejected._value.get() == 2
+    from appliance.evlog import signing
+    assert verify(str(tmp_path), signing.load_public(pub)).ok
