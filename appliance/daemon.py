@@ -87,8 +87,9 @@ class Appliance:
             self._network_parts(config)
         fw, obs = self.firewall, self.observation
         observe = _both(fw.learner.observe, obs.attribution.observe) if fw else None
+        fresh = (lambda ip: obs.devices.identify(ip, fresh=True)) if obs else None
         self.dns = (DnsService(config.dns, lambda: self.holder.judge, self.bus, self.registry,
-                               observe, obs.devices.identify if obs else None)
+                               observe, fresh)
                     if config.dns.listen else None)
         self.holder.attach(learned=fw.store if fw else None,
                            aliases=self.dns.aliases if self.dns else None)

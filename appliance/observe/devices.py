@@ -43,6 +43,7 @@ def arp_table(ip: str, path: str = "/proc/net/arp") -> str | None:
 # The verification probe's link (gcsguard verify) always uses this locally administered MAC:
 # its records get device_id PROBE_DEVICE so they never count as a device's attempt.
 PROBE_MAC = "02:67:63:73:00:01"
+FRESH_PER_SECOND = 100        # neighbour-table reads a flood of unknown sources may cause
 
 
 class Devices:
@@ -56,12 +57,16 @@ class Devices:
         self.by_mac: dict[str, Device] = {}
         self.mac_of: dict[str, str] = {}                 # ip -> mac
         self._missed: dict[str, float] = {}             # ip -> when the table last lacked it
+        self._fresh = [0.0, 0]                          # second, fresh look-ups in it
 
-    def identify(self, ip: str) -> tuple[str, str]:
-        """(device_id, device_name) for a LAN address, ("", "") while its MAC is unknown."""
+    def identify(self, ip: str, fresh: bool = False) -> tuple[str, str]:
+        """(device_id, device_name) for a LAN address, ("", "") while its MAC is unknown.
+        `fresh`: a packet from `ip` has just arrived (a DNS query), so the kernel has its
+        neighbour entry now, whatever an earlier miss said (stale flows of an address that
+        left ask every few seconds): look again, within a global budget per second."""
         mac = self.mac_of.get(ip)
         if mac is None:
-            mac = self._look_up(ip)
+            mac = self._look_up(ip, fresh)
         if mac is None:
             return "", ""
         if mac == PROBE_MAC:
@@ -69,11 +74,16 @@ class Devices:
         known = self.inventory.get(mac)
         return f"mac:{mac}", known.name if known else ""
 
-    def _look_up(self, ip: str) -> str | None:
+    def _look_up(self, ip: str, fresh: bool = False) -> str | None:
         """A device's first packet can beat the neighbour event (the kernel learnt its MAC from
-        its ARP request a moment before): ask the table, at most once a second per address."""
+        its ARP request a moment before): ask the table, at most once a second per address
+        (fresh look-ups: at most FRESH_PER_SECOND in all)."""
         now = self.clock()
-        if now - self._missed.get(ip, -2.0) < 1.0:
+        if fresh and int(now) != self._fresh[0]:
+            self._fresh = [int(now), 0]
+        if fresh and self._fresh[1] < FRESH_PER_SECOND:
+            self._fresh[1] += 1
+        elif now - self._missed.get(ip, -2.0) < 1.0:
             return None
         mac = self.lookup(ip)
         if mac is None:

@@ -44,3 +44,14 @@ def test_an_address_moves_to_its_new_device():
     devices.learn("10.0.0.5", "a4:c1:38:00:00:05", "dhcp")
     devices.learn("10.0.0.5", "a4:c1:38:00:00:06", "dhcp")        # DHCP gave the address away
     assert devices.identify("10.0.0.5")[0] == "mac:a4:c1:38:00:00:06"
+
+
+def test_a_query_looks_again_whatever_an_earlier_miss_said():
+    """Stale flows of an address that left ask every few seconds and miss; a DNS query from
+    it has just arrived, so the kernel knows its MAC now: it is looked up all the same."""
+    table: dict = {}
+    devices = Devices({}, RecordingBus(), lookup=table.get, clock=lambda: 100.0)
+    assert devices.identify("10.70.255.2") == ("", "")                 # a stale flow: a miss
+    table["10.70.255.2"] = "02:67:63:73:00:01"                         # the probe is back
+    assert devices.identify("10.70.255.2") == ("", "")                 # debounced
+    assert devices.identify("10.70.255.2", fresh=True) == ("probe", "verification-probe")
