@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any, Callable, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -23,6 +24,7 @@ from .event import Event
 
 
 BATCH = 512
+FAILED_EVERY = 10.0       # seconds between sink.failed records of one sink
 log = logging.getLogger("gcsguard.bus")
 
 
@@ -45,6 +47,7 @@ class EventBus:
         self._sinks: dict[str, Sink] = {}
         self._closing: asyncio.Event | None = None
         self._tasks: list[asyncio.Task] = []
+        self._failed: dict[str, tuple[float, int]] = {}  # sink -> (last record, failures since)
         self._seq = 0
         self._dropped: dict[str, int] = {}          # since the last summary
         self._published = Counter("gcsguard_events_published_total",
@@ -121,9 +124,16 @@ class EventBus:
             self._failures.labels(name).inc()
             self._dropped[name] += len(batch)
             self._drops.labels(name).inc(len(batch))
+            # One record per sink per FAILED_EVERY: a sink failing on every batch would
+            # otherwise feed itself a record per failure.
+            now, (last, since) = time.monotonic(), self._failed.get(name, (float("-inf"), 0))
+            if now - last < FAILED_EVERY:
+                self._failed[name] = (last, since + 1)
+                return
+            self._failed[name] = (now, 0)
             log.exception("sink %s failed on %d events", name, len(batch))
-            self.emit("sink.failed", action="error", reason=name,
-                      details={"events": len(batch), "error": repr(e)[:500]})
+            self.emit("sink.failed", action="error", reason=name, details={
+                "events": len(batch), "error": repr(e)[:500], "failures_since_last": since})
 
     def emit(self, type: str, **fields: Any) -> Event:
         """Build, stamp and publish an event from this process."""

@@ -77,3 +77,24 @@ def test_a_failing_sink_is_counted_recorded_and_goes_on(clock, registry):
     assert flaky == ["sink.failed", "after"] and other == ["poison", "sink.failed", "after"]
     assert registry.get_sample_value("gcsguard_sink_failures_total", {"sink": "log"}) == 1
     assert registry.get_sample_value("gcsguard_events_dropped_total", {"sink": "log"}) == 1
+
+
+def test_a_sink_failing_on_every_batch_does_not_feed_itself(clock, registry):
+    class Broken(CollectingSink):
+        async def handle(self, events):
+            raise OSError("gone")
+
+    async def run():
+        bus = EventBus(clock, registry)
+        bus.add_sink("log", Broken(), 1000)
+        bus.start()
+        for _ in range(5):
+            bus.emit("a.b")
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.1)
+        published = registry.get_sample_value("gcsguard_events_published_total")
+        await bus.close()
+        return published
+
+    assert asyncio.run(run()) == 6                   # 5 events and one sink.failed, no storm
+    assert registry.get_sample_value("gcsguard_sink_failures_total", {"sink": "log"}) >= 5
