@@ -74,3 +74,10 @@ def test_lists_test_says_what_the_resolver_does_in_the_mode(write_config, capsys
     assert "the resolver, in isolate: block (not-allowed)" in capsys.readouterr().out
     main(["lists", "test", "-c", isolate, "cdn.www.allowed.example"])
     assert "the resolver, in isolate: allow (allowlisted)" in capsys.readouterr().out
+
+
+def test_lists_test_gives_no_verdict_on_lists_that_did_not_load(write_config, tmp_path, capsys):
+    path = write_config(block=[str(tmp_path / "no-such-dir")])
+    assert main(["lists", "test", "-c", path, "mydjiflight.dji.com"]) == 2
+    assert "cannot say: not every list loaded" in capsys.readouterr().err
+    assert main(["lists", "test", "-c", write_config(), "mydjiflight.dji.com"]) == 0   # control

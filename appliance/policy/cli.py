@@ -17,7 +17,9 @@ def add_lists_parser(sub, with_config):
     p = with_config(lists.add_parser("test", help="verdict for a name or address",
                                      description="Say whether NAME (a domain or an IP address) is "
                                      "blocked, by which list file and line, with vendor and "
-                                     "category. Exit 0 if blocked, 1 if not, 2 on error."))
+                                     "category, and what the resolver does with it in the mode "
+                                     "in force. Exit 0 if blocked, 1 if not, 2 on error or when "
+                                     "a list did not load (no verdict on lists not in force)."))
     p.add_argument("name")
     p.set_defaults(func=cmd_lists_test)
     p = lists.add_parser("sign", help="pack and sign a directory of lists for an offline update",
@@ -43,6 +45,12 @@ def add_lists_parser(sub, with_config):
 
 def cmd_lists_test(args: argparse.Namespace) -> int:
     policy = load_policy(args.config)
+    unloaded = [f"{r.path}: {r.fatal or r.status}" for r in policy.failed_lists]
+    if not any(r.kind == "block" and r.status == "loaded" for r in policy.reports):
+        unloaded.append(f"{policy.config.path}: [lists] block: no block list loaded")
+    if unloaded:              # a verdict on lists that did not load would be no verdict at all
+        print("cannot say: not every list loaded\n  " + "\n  ".join(unloaded), file=sys.stderr)
+        return 2
     blocked = _describe_verdict(policy.lists, args.name)
     if not _is_address(args.name):                 # and what the resolver does with it now
         verdict = Judge(policy).name(args.name.rstrip(".").lower())
