@@ -14,6 +14,24 @@ from .query import Filter, records, summarize
 SUBCOMMANDS = ("show", "verify", "devices", "timeline", "pcap", "export", "verify-bundle", "report")
 
 
+def log_directory(path: str) -> str:
+    """A directory that holds a gcsguard log: anything else is an error, never an empty
+    (and so 'intact', or 'clean') answer."""
+    import os
+    from ..evlog.chain import log_files
+    if not os.path.isdir(path):
+        raise argparse.ArgumentTypeError(f"{path}: no such directory")
+    if not log_files(path):
+        raise argparse.ArgumentTypeError(f"{path}: holds no gcsguard log (no events-*.jsonl files)")
+    return path
+
+
+def log_source(path: str) -> str:
+    """A log directory, or an exported bundle file."""
+    import os
+    return path if os.path.isfile(path) else log_directory(path)
+
+
 def add_review_parser(sub: argparse._SubParsersAction, with_config) -> None:
     review = sub.add_parser("review", help="review or verify a copy of the logs offline",
                             description="Review a log directory offline. `gcsguard review DIR` "
@@ -21,7 +39,7 @@ def add_review_parser(sub: argparse._SubParsersAction, with_config) -> None:
     rsub = review.add_subparsers(dest="review_command", required=True, metavar="SUBCOMMAND")
     p = rsub.add_parser("show", help="filter, list and summarize events",
                         description="List or summarize the events of a log directory.")
-    p.add_argument("directory")
+    p.add_argument("directory", type=log_directory)
     p.add_argument("--from", dest="since", type=_time, help="start time (RFC 3339 or YYYY-MM-DD), inclusive")
     p.add_argument("--to", dest="until", type=_time, help="end time, exclusive")
     p.add_argument("--device", default="", help="device id (mac:...), inventory name or IP")
@@ -37,7 +55,7 @@ def add_review_parser(sub: argparse._SubParsersAction, with_config) -> None:
                         description="Verify a log directory: names the first broken record and "
                         "what was done (edited, deleted, inserted or reordered, truncated, "
                         "rewritten). Exit 0 if intact, 1 if not.")
-    p.add_argument("directory")
+    p.add_argument("directory", type=log_directory)
     p.add_argument("--pubkey", action="append", help="trusted public key (PEM) to authenticate the "
                    "checkpoints; repeat it for a log that spans a key rotation")
     p.add_argument("--checkpoints", help="a copy of checkpoints.jsonl kept off the box")
@@ -47,14 +65,14 @@ def add_review_parser(sub: argparse._SubParsersAction, with_config) -> None:
                         "was unknown) with first and last seen, DNS queries, blocked attempts, "
                         "allowed flows, direct-IP attempts and bytes sent. With -c, the "
                         "inventory's names, and its devices never seen.")
-    p.add_argument("directory")
+    p.add_argument("directory", type=log_directory)
     p.add_argument("-c", "--config", help="a config whose [devices] inventory names the devices")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
     p.set_defaults(func=cmd_devices)
     p = rsub.add_parser("timeline", help="one device's DNS, drops, flows and leases, in order",
                         description="Interleave one device's records: its DNS queries, blocked "
                         "attempts, allowed flows (bytes), bypass attempts and leases.")
-    p.add_argument("directory")
+    p.add_argument("directory", type=log_directory)
     p.add_argument("--device", required=True, help="device id (mac:...), inventory name or IP")
     p.add_argument("--from", dest="since", type=_time)
     p.add_argument("--to", dest="until", type=_time)
@@ -64,7 +82,7 @@ def add_review_parser(sub: argparse._SubParsersAction, with_config) -> None:
                         description="Copy the packets behind the selected events into one pcap "
                         "(LINKTYPE_RAW), checking each against the SHA-256 its signed event "
                         "carries. Exit 1 if any packet is missing or altered.")
-    p.add_argument("directory")
+    p.add_argument("directory", type=log_directory)
     p.add_argument("--pcap-dir", help="where the pcap files are (default: DIRECTORY/pcap)")
     p.add_argument("--device", default="")
     p.add_argument("--from", dest="since", type=_time)
@@ -97,7 +115,7 @@ def add_review_parser(sub: argparse._SubParsersAction, with_config) -> None:
                         "everything that weakens the claim. SOURCE is a log directory or an "
                         "exported bundle (checked first). Exit 0 if the claim holds (with or "
                         "without reservations), 1 if not.")
-    p.add_argument("source", help="a log directory or a bundle from `review export`")
+    p.add_argument("source", type=log_source, help="a log directory or a bundle from `review export`")
     p.add_argument("--from", dest="since", type=_time, help="default: the bundle's period, or all")
     p.add_argument("--to", dest="until", type=_time)
     p.add_argument("--pubkey", action="append", help="trusted public key (PEM); repeatable")
