@@ -17,7 +17,9 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) < 4 or args[1] not in ("add", "old", "del"):
         return 0                                    # dnsmasq also calls with "init", "tftp"
     socket_path, op, mac, ip = args[:4]
-    hostname = args[4] if len(args) > 4 else ""
+    # the client chooses its hostname: keep it printable and short, or the daemon's socket
+    # (rightly) refuses the whole record
+    hostname = "".join(c for c in (args[4] if len(args) > 4 else "") if c.isprintable())[:63]
     event = Event(type="dhcp.lease", stamp=Clock().stamp(), reason=op, source="dhcp",
                   device_id=f"mac:{mac.lower()}", device_ip=ip, name=hostname,
                   details={"op": op, "mac": mac.lower(), "ip": ip, "hostname": hostname})
