@@ -110,8 +110,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"{args.config}: [dns] listen is empty: nothing to run", file=sys.stderr)
         return 2
 
-    async def serve() -> None:
-        await Appliance(policy, with_socket=not dns_only).serve()
+    async def serve() -> None:      # the resolver alone: no network role, never a ruleset
+        await Appliance(policy, with_socket=not dns_only, with_firewall=not dns_only).serve()
 
     from .daemon import TaskFailed
     from .firewall.nft import NftError

@@ -81,3 +81,31 @@ def test_lists_test_gives_no_verdict_on_lists_that_did_not_load(write_config, tm
     assert main(["lists", "test", "-c", path, "mydjiflight.dji.com"]) == 2
     assert "cannot say: not every list loaded" in capsys.readouterr().err
     assert main(["lists", "test", "-c", write_config(), "mydjiflight.dji.com"]) == 0   # control
+
+
+def test_the_resolver_alone_needs_no_network_role_and_loads_no_rules(tmp_path, scratch_netns):
+    """`gcsguard dns` with the ruleset on in its config (the default), in an empty namespace:
+    it answers, and the namespace has no ruleset (it refused to start for want of lan0)."""
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import config_file, in_netns
+    in_netns(scratch_netns, "ip", "link", "set", "lo", "up")
+    config = config_file(tmp_path, dns='listen = ["127.0.0.1:5399"]\nupstreams = ["127.0.0.1:9"]',
+                         firewall='mode = "vendor-block"')
+    proc = subprocess.Popen(["ip", "netns", "exec", scratch_netns, sys.executable, "-m", "appliance",
+                             "dns", "-c", config], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        answered = ""
+        for _ in range(50):
+            answered = in_netns(scratch_netns, "dig", "+time=1", "+tries=1", "-p", "5399",
+                                "@127.0.0.1", "mydjiflight.dji.com", check=False).stdout
+            if "NXDOMAIN" in answered or proc.poll() is not None:
+                break
+            time.sleep(0.2)
+        assert "NXDOMAIN" in answered, proc.poll() and proc.stdout.read().decode()
+        assert in_netns(scratch_netns, "nft", "list", "ruleset").stdout.strip() == ""
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
