@@ -105,9 +105,8 @@ class Appliance:
 
     def _vocabulary(self) -> Vocabulary:
         """The lists' vendors and categories, as loaded now: bounded label values."""
-        lists = lambda: self.holder.policy.lists                         # noqa: E731
-        return Vocabulary(lambda: set(lists().vendors),
-                          lambda: {s.category for s in lists().sources})
+        return Vocabulary(lambda: self.holder.policy.lists.label_values[0],
+                          lambda: self.holder.policy.lists.label_values[1])
 
     def _network_parts(self, config) -> None:
         """The router's parts: ruleset and learned sets, observation, the LAN's DHCP."""

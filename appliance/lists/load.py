@@ -7,6 +7,7 @@ compact form) then stays active and the report says so.
 """
 from __future__ import annotations
 
+import functools
 import gc
 import hashlib
 import os
@@ -56,6 +57,11 @@ class ListSet:
     @property
     def vendors(self) -> list[str]:
         return sorted({s.vendor for s in self.sources if s.kind == "block"})
+
+    @functools.cached_property
+    def label_values(self) -> tuple[frozenset[str], frozenset[str]]:
+        """(vendors, categories) a record may name: bounded by what is loaded, found once."""
+        return frozenset(self.vendors), frozenset(s.category for s in self.sources)
 
 
 def expand(paths: list[str]) -> list[str]:

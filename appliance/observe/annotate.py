@@ -49,7 +49,8 @@ class Annotator:
             out["name"] = resolved
         elif dns_attributed and _public(dst):
             details["direct_ip"] = True
-        out["name"] = out["name"] or judge.vendor_name(dst)
+        if not out["name"]:       # the listed name that led here (the judge found it already)
+            out["name"] = verdict.name if verdict is not None else judge.vendor_name(dst)
         for name in ([out["name"]] if out["name"] else []) + provenance:
             if out["vendor"]:
                 break
