@@ -19,6 +19,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 _SIGNED_FIELDS = ("n", "head", "file", "time", "station", "key_id", "reason")
+# Signed when present: a checkpoint stripped of one no longer matches its signature.
+# `every` is the checkpoint interval, so a verifier knows how long an unsigned tail may be.
+_OPTIONAL_SIGNED = ("every",)
 
 
 def generate_key(private_path: str, public_path: str) -> str:
@@ -61,7 +64,8 @@ def key_id(key: Ed25519PublicKey) -> str:
 
 
 def _message(fields: dict[str, Any]) -> bytes:
-    return json.dumps({k: fields[k] for k in _SIGNED_FIELDS}, sort_keys=True,
+    optional = {k: fields[k] for k in _OPTIONAL_SIGNED if k in fields}
+    return json.dumps({**{k: fields[k] for k in _SIGNED_FIELDS}, **optional}, sort_keys=True,
                       separators=(",", ":")).encode()
 
 

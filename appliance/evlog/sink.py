@@ -19,6 +19,7 @@ class LogSink:
 
     def __init__(self, writer: LogWriter, *, checkpoint_interval: float, retention_days: int) -> None:
         self.writer = writer
+        writer.checkpoint_every = checkpoint_interval
         self.checkpoint_interval, self.retention_days = checkpoint_interval, retention_days
         self.idle_after = min(writer.fsync_interval, checkpoint_interval)
         self._next_checkpoint: float | None = None

@@ -1,25 +1,41 @@
 """Offline verification of a log directory: the chain, then the signed checkpoints.
 
 Needs nothing but the files (and, to prove authenticity, the public key obtained
-from somewhere other than the log itself). Reports the first broken record by
-file, line and record number, and classifies what was done to it:
-edited, deleted, reordered, inserted, truncated tail, rewritten.
+from somewhere other than the log itself). One pass over the files, in constant
+memory whatever the log's size: the checkpoints are read first (a line per interval),
+then each record is checked against its predecessor and the checkpoint that signs it.
+
+Three outcomes (`Report.outcome`), with the exit codes of `gcsguard review verify`:
+  VERIFIED      every record is covered by a checkpoint signed with a trusted key (a
+                running appliance's tail, shorter than twice the checkpoint interval,
+                excepted and noted)
+  BROKEN        the first broken record, by file, line and record number, and what was
+                done to it: edited, deleted, reordered, inserted, truncated tail, rewritten
+  UNVERIFIABLE  nothing to verify it with: no records, no trusted key, no checkpoint, or
+                an unsigned tail longer than twice the checkpoint interval
 """
 from __future__ import annotations
 
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from ..events.clock import parse_rfc3339
 from . import chain, signing
+
+VERIFIED, BROKEN, UNVERIFIABLE = "VERIFIED", "BROKEN", "UNVERIFIABLE"
+EXIT_CODES = {VERIFIED: 0, BROKEN: 1, UNVERIFIABLE: 3}    # 2 is a usage error
+DEFAULT_EVERY = 300.0          # the config's default checkpoint interval, for checkpoints without it
+LOSS_TYPES = ("log.loss", "log.rejected", "log.torn_tail", "events.dropped", "sink.failed")
+PROGRESS_STEP = 1 << 20
 
 
 @dataclass
 class Problem:
-    kind: str          # edited | deleted | reordered | inserted | truncated | rewritten | torn | unsigned
+    kind: str          # edited | deleted | reordered | inserted | truncated | rewritten | torn
     where: str         # "file:line" or the checkpoint file
     message: str
 
@@ -33,123 +49,233 @@ class Report:
     files: int = 0
     first_n: int = 0
     last_n: int = 0
+    first_time: str = ""
+    last_time: str = ""
     checkpoints_ok: int = 0
-    problems: list[Problem] = field(default_factory=list)
+    signed_n: int = 0             # the newest record a valid checkpoint covers
+    signed_time: str = ""
+    problems: list[Problem] = field(default_factory=list)    # tampering: BROKEN
+    unverifiable: list[str] = field(default_factory=list)    # why it cannot be VERIFIED
+    losses: list[str] = field(default_factory=list)          # records the log says it lost
+    gaps: list[str] = field(default_factory=list)            # times no daemon was recording
     notes: list[str] = field(default_factory=list)
 
     @property
+    def outcome(self) -> str:
+        return BROKEN if self.problems else UNVERIFIABLE if self.unverifiable else VERIFIED
+
+    @property
     def ok(self) -> bool:
-        return not self.problems
+        return self.outcome == VERIFIED
 
 
 @dataclass
-class _Record:
-    where: str
-    hash: str
+class _Checkpoints:
+    signed: dict[int, tuple[str, str]] = field(default_factory=dict)   # n -> (head, where)
+    every: float | None = None      # the interval the newest valid checkpoint declares
 
 
 def verify(directory: str, pubkey: Ed25519PublicKey | signing.Keyring | None = None,
-           checkpoints_path: str | None = None, anchor: tuple[int, str] | None = None) -> Report:
+           checkpoints_path: str | None = None, anchor: tuple[int, str] | None = None,
+           signed_head: tuple[int, str] | None = None, every: float | None = None,
+           progress: Callable[[int], Any] | None = None) -> Report:
     """`pubkey`: one trusted key, or a keyring (a log spanning a key rotation). `anchor`:
-    (n, prev) where an excerpt of the chain is known to start (an export's signed manifest
-    says so); without it a log must start at the genesis or a log.pruned record."""
+    (n, prev) where an excerpt of the chain is known to start, and `signed_head`: (n, hash)
+    of a record known to be signed (an export's signed manifest says both); without an
+    anchor a log must start at the genesis or a log.pruned record. `every`: the checkpoint
+    interval, where the checkpoints do not declare it. `progress(bytes)` as files are read."""
     report = Report()
-    by_n = _verify_chain(directory, report, anchor)
+    if not os.path.isdir(directory):
+        report.unverifiable.append(f"{directory}: no such directory")
+        return report
     if isinstance(pubkey, Ed25519PublicKey):
         pubkey = signing.Keyring([pubkey])
-    if pubkey is None and os.path.exists(os.path.join(directory, "pubkey.pem")):
-        pubkey = signing.Keyring.load([os.path.join(directory, "pubkey.pem")])
-        report.notes.append("checkpoint signatures checked with the log's own pubkey.pem: this "
-                            "proves integrity, not origin; pass --pubkey with a trusted copy")
-    _verify_checkpoints(checkpoints_path or os.path.join(directory, chain.CHECKPOINTS),
-                        pubkey, by_n, report)
+    if pubkey is None:
+        report.unverifiable.append("no trusted public key: the checkpoints cannot be authenticated "
+                                   "(pass --pubkey with a copy kept off the box)")
+        if os.path.exists(os.path.join(directory, "pubkey.pem")):
+            pubkey = signing.Keyring.load([os.path.join(directory, "pubkey.pem")])
+            report.notes.append("checkpoint signatures checked with the log's own pubkey.pem: "
+                                "this finds tampering, but proves no origin")
+    checkpoints = _read_checkpoints(checkpoints_path or os.path.join(directory, chain.CHECKPOINTS),
+                                    pubkey, report)
+    if signed_head is not None:
+        checkpoints.signed.setdefault(signed_head[0], (signed_head[1], "the signed manifest"))
+    _Walk(directory, report, checkpoints, anchor, progress).run()
+    _judge_coverage(report, checkpoints, every)
     return report
 
 
-def _verify_chain(directory: str, report: Report,
-                  anchor: tuple[int, str] | None = None) -> dict[int, _Record]:
-    files = chain.log_files(directory)
-    report.files = len(files)
-    by_n: dict[int, _Record] = {}
-    prev_hash: str | None = None
-    expected_n: int | None = None
-    pruned_heads: dict[int, str] = {}      # through_n -> through_head, from log.pruned records
-    pending_torn: dict[str, Any] | None = None
-    start: tuple[int, str] | None = None   # set when the log does not begin at the genesis record
-    for index, name in enumerate(files):
-        path = os.path.join(directory, name)
-        for number, raw, terminated in chain.read_lines(path):
-            where = f"{name}:{number}"
-            if not terminated:
-                if index == len(files) - 1:
-                    report.notes.append(f"{where}: torn final record ({len(raw)} bytes): a write "
-                                        "was cut short by a crash or power loss")
-                else:
-                    pending_torn = {"file": name, "bytes": len(raw), "where": where}
-                break
-            try:
-                record = json.loads(raw)
-                n, prev = record["n"], record["prev"]
-            except (ValueError, KeyError, TypeError):
-                report.problems.append(Problem("edited", where, "not a valid log record"))
-                return by_n
-            if pending_torn is not None:
-                details = record.get("details", {})
-                if record.get("type") != "log.torn_tail" or details.get("file") != pending_torn["file"]:
-                    report.problems.append(Problem("torn", pending_torn["where"],
-                                                   "unterminated record in the middle of the log"))
-                    return by_n
-                report.notes.append(f"{pending_torn['where']}: torn record acknowledged by {where}")
-                pending_torn = None
-            if expected_n is None:
-                if (n, prev) != (1, chain.GENESIS):
-                    start = (n, prev)
-                    if start != anchor:
-                        report.notes.append(f"{where}: log starts at record {n}; records "
-                                            "before it must have been pruned")
-            elif n > expected_n:
-                later = _find_n(directory, files, expected_n)
-                if later:
-                    report.problems.append(Problem("reordered", where,
-                        f"record {n} appears where record {expected_n} belongs "
-                        f"(record {expected_n} is later, at {later})"))
-                else:
-                    report.problems.append(Problem("deleted", where,
-                        f"record {n} follows record {expected_n - 1}: "
-                        f"records {expected_n}..{n - 1} are missing"))
-                return by_n
-            elif n < expected_n:
-                first = by_n.get(n)
-                report.problems.append(Problem("inserted", where,
-                    f"a second record {n} (the first is at {first.where if first else '?'}): "
-                    "one of them was inserted"))
-                return by_n
-            elif prev != prev_hash:
-                previous = by_n.get(n - 1)
-                report.problems.append(Problem("edited", previous.where if previous else where,
-                    f"record {n - 1} was altered: its hash no longer matches the prev field "
-                    f"of record {n} ({where})"))
-                return by_n
-            prev_hash = chain.line_hash(raw)
-            by_n[n] = _Record(where, prev_hash)
-            if record.get("type") == "log.pruned":
-                d = record.get("details", {})
-                pruned_heads[d.get("through_n")] = d.get("through_head")
-            expected_n = n + 1
-            report.records += 1
-            report.last_n = n
-            report.first_n = report.first_n or n
-    if start is not None and start == anchor:
-        report.notes.append(f"the excerpt starts at record {start[0]}, as its manifest says")
-    elif start is not None and pruned_heads.get(start[0] - 1) != start[1]:
-        report.problems.append(Problem("deleted", by_n[start[0]].where,
-            f"the log starts at record {start[0]} but no log.pruned record accounts for "
-            f"records 1..{start[0] - 1}"))
-    return by_n
+def _read_checkpoints(path: str, keyring: signing.Keyring | None, report: Report) -> _Checkpoints:
+    name, found = os.path.basename(path), _Checkpoints()
+    try:
+        with open(path, "rb") as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        lines = []
+    for number, raw in enumerate(lines, 1):
+        where = f"{name}:{number}"
+        try:
+            cp = json.loads(raw)
+            n, head = cp["n"], cp["head"]
+        except (ValueError, KeyError, TypeError):
+            report.problems.append(Problem("rewritten", where, "not a valid checkpoint"))
+            continue
+        why = keyring.check(cp) if keyring is not None else "no key to check it with"
+        if why:
+            if keyring is not None:
+                report.problems.append(Problem("rewritten", where, f"checkpoint for record {n}: {why}"))
+            continue
+        found.signed[n] = (head, where)
+        found.every = cp.get("every", found.every)
+    return found
+
+
+class _Walk:
+    """One pass over the chain files, keeping only what the next record is checked against."""
+
+    def __init__(self, directory: str, report: Report, checkpoints: _Checkpoints,
+                 anchor: tuple[int, str] | None, progress: Callable[[int], Any] | None) -> None:
+        self.directory, self.report, self.signed = directory, report, checkpoints.signed
+        self.anchor, self.progress = anchor, progress or (lambda n: None)
+        self.files = chain.log_files(directory)
+        self.prev_hash: str | None = None
+        self.prev_where = ""
+        self.expected_n: int | None = None
+        self.pruned_heads: dict[int, str] = {}     # through_n -> through_head, from log.pruned
+        self.start: tuple[int, str] | None = None  # where the log begins, if not at the genesis
+        self.stopped = ""                          # time of an appliance.stopped not yet followed
+        self.unread = 0
+
+    def run(self) -> None:
+        r = self.report
+        r.files = len(self.files)
+        pending_torn: str | None = None            # a torn record in a file before the last
+        for index, name in enumerate(self.files):
+            for number, raw, terminated in chain.read_lines(os.path.join(self.directory, name)):
+                self._count(len(raw) + terminated)
+                where = f"{name}:{number}"
+                if not terminated:
+                    if index == len(self.files) - 1:
+                        r.notes.append(f"{where}: torn final record ({len(raw)} bytes): a write "
+                                       "was cut short by a crash or power loss")
+                    else:
+                        pending_torn = where
+                    break
+                try:
+                    record = json.loads(raw)
+                    n, prev = record["n"], record["prev"]
+                except (ValueError, KeyError, TypeError):
+                    return self._problem("edited", where, "not a valid log record")
+                if pending_torn is not None:
+                    if record.get("type") != "log.torn_tail" or \
+                            (record.get("details") or {}).get("file") != pending_torn.split(":")[0]:
+                        return self._problem("torn", pending_torn,
+                                             "unterminated record in the middle of the log")
+                    r.notes.append(f"{pending_torn}: torn record acknowledged by {where}")
+                    pending_torn = None
+                if not self._links(n, prev, where):
+                    return
+                self._accept(n, raw, record, where)
+        self.progress(self.unread)
+        if self.start is not None and self.start == self.anchor:
+            r.notes.append(f"the excerpt starts at record {self.start[0]}, as its manifest says")
+        elif self.start is not None and self.pruned_heads.get(self.start[0] - 1) != self.start[1]:
+            self._problem("deleted", f"record {self.start[0]}",
+                          f"the log starts at record {self.start[0]} but no log.pruned record "
+                          f"accounts for records 1..{self.start[0] - 1}")
+
+    def _count(self, size: int) -> None:
+        self.unread += size
+        if self.unread >= PROGRESS_STEP:
+            self.progress(self.unread)
+            self.unread = 0
+
+    def _problem(self, kind: str, where: str, message: str) -> None:
+        self.report.problems.append(Problem(kind, where, message))
+
+    def _links(self, n: int, prev: str, where: str) -> bool:
+        """Does record n follow the one before? Names the first that does not."""
+        expected = self.expected_n
+        if expected is None:
+            if (n, prev) != (1, chain.GENESIS):
+                self.start = (n, prev)
+                if self.start != self.anchor:
+                    self.report.notes.append(f"{where}: log starts at record {n}; records "
+                                             "before it must have been pruned")
+        elif n > expected:
+            later = _find_n(self.directory, self.files, expected)
+            if later:
+                self._problem("reordered", where, f"record {n} appears where record {expected} "
+                              f"belongs (record {expected} is later, at {later})")
+            else:
+                self._problem("deleted", where, f"record {n} follows record {expected - 1}: "
+                              f"records {expected}..{n - 1} are missing")
+            return False
+        elif n < expected:
+            self._problem("inserted", where, f"a second record {n} (the first is at "
+                          f"{_find_n(self.directory, self.files, n) or '?'}): one of them was inserted")
+            return False
+        elif prev != self.prev_hash:
+            self._problem("edited", self.prev_where, f"record {n - 1} was altered: its hash no "
+                          f"longer matches the prev field of record {n} ({where})")
+            return False
+        return True
+
+    def _accept(self, n: int, raw: bytes, record: dict, where: str) -> None:
+        r = self.report
+        self.prev_hash, self.prev_where = chain.line_hash(raw), where
+        self.expected_n = n + 1
+        r.records += 1
+        r.last_n, r.last_time = n, record.get("time", "")
+        r.first_n, r.first_time = r.first_n or n, r.first_time or r.last_time
+        signed = self.signed.get(n)
+        if signed is not None:
+            if signed[0] != self.prev_hash:
+                self._problem("rewritten", where, f"record {n} differs from the one signed in "
+                              f"checkpoint {signed[1]}")
+            else:
+                r.checkpoints_ok += 1
+                r.signed_n, r.signed_time = n, r.last_time
+        kind = record.get("type", "")
+        if kind == "log.pruned":
+            d = record.get("details") or {}
+            self.pruned_heads[d.get("through_n")] = d.get("through_head")
+        elif kind in LOSS_TYPES or kind.startswith("appliance."):
+            self._account(kind, record, where)
+
+    def _account(self, kind: str, record: dict, where: str) -> None:
+        """Losses and gaps the log itself records: an auditor is told of each."""
+        d, t = record.get("details") or {}, record.get("time", "")
+        if kind == "appliance.stopped":
+            self.stopped = t
+        elif kind == "appliance.started":
+            if self.stopped:
+                self.report.gaps.append(f"{self.stopped} to {t}: the appliance was stopped")
+            self.stopped = ""
+        elif kind == "appliance.unclean_stop":
+            self.report.gaps.append(f"{d.get('last_time', '?')} to {t}: the appliance ended "
+                                    f"uncleanly after record {d.get('last_n', '?')} ({where})")
+        elif kind == "log.loss":
+            self.report.losses.append(f"{where}: {d.get('records_lost')} records lost between "
+                                      f"{d.get('first_time')} and {d.get('last_time')} (writes failed)")
+        elif kind == "events.dropped":
+            self.report.losses.append(f"{where}: events dropped before the sinks at {t}: "
+                                      f"{d.get('dropped_by_sink')}")
+        elif kind == "log.rejected":
+            self.report.losses.append(f"{where}: a {d.get('type')!r} record from {d.get('source')!r} "
+                                      f"could not be encoded (sha256 {d.get('sha256', '')[:16]}…)")
+        elif kind == "log.torn_tail":
+            self.report.losses.append(f"{where}: a torn write of {d.get('bytes')} bytes in "
+                                      f"{d.get('file')} (crash or power loss)")
+        elif kind == "sink.failed":
+            self.report.losses.append(f"{where}: the {record.get('reason')} sink failed at {t}: "
+                                      f"{d.get('events')} events not handled")
 
 
 def _find_n(directory: str, files: list[str], n: int) -> str:
-    """Where record n is, anywhere in the log ('' if nowhere): tells reordered from deleted."""
+    """Where record n first is, anywhere in the log ('' if nowhere): tells reordered from
+    deleted (a second pass, made only once the log is known broken)."""
     for name in files:
         for number, raw, _ in chain.read_lines(os.path.join(directory, name)):
             try:
@@ -160,43 +286,37 @@ def _find_n(directory: str, files: list[str], n: int) -> str:
     return ""
 
 
-def _verify_checkpoints(path: str, pubkey: signing.Keyring | None,
-                        by_n: dict[int, _Record], report: Report) -> None:
-    name = os.path.basename(path)
-    chain_broken = bool(report.problems)   # then only the part read so far can be compared
+def _judge_coverage(report: Report, checkpoints: _Checkpoints, every: float | None) -> None:
+    """What the signed checkpoints cover of the records read."""
+    if report.problems:
+        return
+    beyond = [n for n in checkpoints.signed if n > report.last_n]
+    if beyond:
+        n = min(beyond)
+        report.problems.append(Problem("truncated", checkpoints.signed[n][1],
+            f"a signed checkpoint covers record {n} but the log ends at record {report.last_n}"))
+        return
+    if not report.records:
+        report.unverifiable.append("the log holds no records")
+        return
+    checked_n = report.signed_n
+    if not checked_n:
+        report.unverifiable.append("no signed checkpoint covers any record: the log cannot "
+                                   "be authenticated")
+        return
+    if checked_n == report.last_n:
+        return
+    interval = checkpoints.every or every or DEFAULT_EVERY
     try:
-        with open(path, "rb") as f:
-            lines = f.read().splitlines()
-    except FileNotFoundError:
-        lines = []
-    last_checked = 0
-    for number, raw in enumerate(lines, 1):
-        where = f"{name}:{number}"
-        try:
-            cp = json.loads(raw)
-            n, head = cp["n"], cp["head"]
-        except (ValueError, KeyError, TypeError):
-            report.problems.append(Problem("rewritten", where, "not a valid checkpoint"))
-            continue
-        if pubkey is not None:
-            why = pubkey.check(cp)
-            if why:
-                report.problems.append(Problem("rewritten", where, f"checkpoint for record {n}: {why}"))
-                continue
-        if n > report.last_n and chain_broken:
-            continue
-        if n > report.last_n:
-            report.problems.append(Problem("truncated", where,
-                f"a signed checkpoint covers record {n} but the log ends at record {report.last_n}"))
-        elif n in by_n and by_n[n].hash != head:
-            report.problems.append(Problem("rewritten", by_n[n].where,
-                f"record {n} differs from the one signed in checkpoint {where}"))
-        elif n in by_n:
-            report.checkpoints_ok += 1
-            last_checked = max(last_checked, n)
-    if pubkey is not None and report.records and not report.checkpoints_ok and not report.problems:
-        report.problems.append(Problem("unsigned", name,
-            "no valid signed checkpoint covers any record: the log cannot be authenticated"))
-    elif report.records and last_checked < report.last_n and not chain_broken:
-        report.notes.append(f"records {last_checked + 1}..{report.last_n} come after the last "
-                            "signed checkpoint (normal for a running appliance)")
+        span = parse_rfc3339(report.last_time) - parse_rfc3339(report.signed_time)
+    except (ValueError, TypeError):
+        span = float("inf")
+    tail = f"records {checked_n + 1}..{report.last_n} come after the last signed checkpoint"
+    if span > 2 * interval:
+        report.unverifiable.append(f"{tail}, spanning {span:.0f} s: more than twice the checkpoint "
+                                   f"interval ({interval:g} s) allows, so they cannot be "
+                                   "authenticated (a cut or rewritten tail looks like this)")
+    else:
+        report.notes.append(f"{tail} ({span:.0f} s, within twice the {interval:g} s interval: "
+                            "a running appliance's tail)")
+

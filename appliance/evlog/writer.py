@@ -64,6 +64,7 @@ class LogWriter:
         self._last_sync = 0.0
         self._dirty = False           # written since the last fsync
         self._loss = _Loss()
+        self.checkpoint_every: float | None = None   # signed into each checkpoint, when known
 
     # -- opening and continuing the chain ---------------------------------------------------
     def open(self) -> None:
@@ -221,8 +222,9 @@ class LogWriter:
             return True
         self._sync(force=True)
         stamp = self.clock.stamp()
+        every = {"every": self.checkpoint_every} if self.checkpoint_every else {}
         cp = signing.sign_checkpoint(self.key, n=self.n, head=self.head, file=self._name,
-                                     time=stamp.time, station=self.station, reason=reason)
+                                     time=stamp.time, station=self.station, reason=reason, **every)
         path = os.path.join(self.directory, chain.CHECKPOINTS)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)

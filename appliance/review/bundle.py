@@ -21,20 +21,26 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ..events.clock import parse_rfc3339
 from ..evlog import chain, signing
-from ..evlog.verify import verify
+from ..evlog.verify import BROKEN, UNVERIFIABLE, VERIFIED, Report, verify
 from ..observe.evidence import extract
 from .query import records
 
 
 @dataclass
 class BundleReport:
-    problems: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)       # BROKEN
+    unverifiable: list[str] = field(default_factory=list)   # UNVERIFIABLE
     notes: list[str] = field(default_factory=list)
     manifest: dict = field(default_factory=dict)
+    log: Report | None = None                                # the excerpt's verification
+
+    @property
+    def outcome(self) -> str:
+        return BROKEN if self.problems else UNVERIFIABLE if self.unverifiable else VERIFIED
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return self.outcome == VERIFIED
 
 
 def verify_bundle(path: str, trusted: signing.Keyring | Ed25519PublicKey | None = None,
@@ -84,8 +90,9 @@ def _check_manifest(root: str, trusted: signing.Keyring | None,
         return None
     if trusted is None:
         trusted = signing.Keyring([bundled])
-        report.notes.append("checked with the bundle's own pubkey.pem: this proves integrity, not "
-                            "origin; pass --pubkey with a copy of the appliance's key kept elsewhere")
+        report.unverifiable.append("no trusted public key: checked with the bundle's own "
+                                   "pubkey.pem, which finds tampering but proves no origin; pass "
+                                   "--pubkey with a copy of the appliance's key kept elsewhere")
     elif signing.key_id(bundled) not in trusted.keys:
         report.problems.append("pubkey.pem: not the trusted public key")
     if not any(_signed_by(key, signature, text) for key in trusted.keys.values()):
@@ -123,8 +130,11 @@ def _check_log(root: str, keyring: signing.Keyring, report: BundleReport) -> Non
     export time), and match every checkpoint signed while it was written."""
     m = report.manifest
     directory = os.path.join(root, "log")
-    log = verify(directory, keyring, anchor=(m["anchor"]["n"], m["anchor"]["prev"]))
-    report.problems += [f"log/{p}" for p in log.problems if p.kind != "unsigned"]
+    log = verify(directory, keyring, anchor=(m["anchor"]["n"], m["anchor"]["prev"]),
+                 signed_head=(m["last_n"], m["head"]))
+    report.log = log
+    report.problems += [f"log/{p}" for p in log.problems]
+    report.unverifiable += [f"log: {why}" for why in log.unverifiable]
     files = chain.log_files(directory)
     _, line, _ = chain.last_record(os.path.join(directory, files[-1])) if files else (None, None, 0)
     if log.ok and (log.last_n != m["last_n"] or line is None or chain.line_hash(line) != m["head"]):

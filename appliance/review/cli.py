@@ -26,12 +26,6 @@ def log_directory(path: str) -> str:
     return path
 
 
-def log_source(path: str) -> str:
-    """A log directory, or an exported bundle file."""
-    import os
-    return path if os.path.isfile(path) else log_directory(path)
-
-
 def add_review_parser(sub: argparse._SubParsersAction, with_config) -> None:
     review = sub.add_parser("review", help="review or verify a copy of the logs offline",
                             description="Review a log directory offline. `gcsguard review DIR` "
@@ -52,13 +46,19 @@ def add_review_parser(sub: argparse._SubParsersAction, with_config) -> None:
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
     p.set_defaults(func=cmd_show)
     p = rsub.add_parser("verify", help="check the hash chain and signed checkpoints",
-                        description="Verify a log directory: names the first broken record and "
-                        "what was done (edited, deleted, inserted or reordered, truncated, "
-                        "rewritten). Exit 0 if intact, 1 if not.")
-    p.add_argument("directory", type=log_directory)
+                        description="Verify a log directory. VERIFIED (exit 0): every record is "
+                        "covered by a checkpoint signed with a trusted key. BROKEN (exit 1): names "
+                        "the first broken record and what was done (edited, deleted, inserted or "
+                        "reordered, truncated, rewritten). UNVERIFIABLE (exit 3): nothing to "
+                        "verify it with (a missing or empty directory, no trusted key, no "
+                        "checkpoint, or an unsigned tail longer than twice the checkpoint "
+                        "interval). The losses and gaps the log records are listed.")
+    p.add_argument("directory")
     p.add_argument("--pubkey", action="append", help="trusted public key (PEM) to authenticate the "
                    "checkpoints; repeat it for a log that spans a key rotation")
     p.add_argument("--checkpoints", help="a copy of checkpoints.jsonl kept off the box")
+    p.add_argument("--checkpoint-interval", type=float, help="seconds between checkpoints, for "
+                   "logs whose checkpoints do not say (default 300, the config's default)")
     p.set_defaults(func=cmd_verify)
     p = rsub.add_parser("devices", help="every device: first and last seen, what it attempted",
                         description="List the devices in a log (by MAC, or address while the MAC "
@@ -103,7 +103,7 @@ def add_review_parser(sub: argparse._SubParsersAction, with_config) -> None:
                         description="Check a bundle with nothing but it and the appliance's public "
                         "key: the signed manifest, every member's SHA-256, the log chain and its "
                         "checkpoints, the packets. Names every missing, added or altered part. "
-                        "Exit 0 if intact, 1 if not.")
+                        "Exit 0 if VERIFIED, 1 if BROKEN, 3 if UNVERIFIABLE (no trusted key).")
     p.add_argument("bundle")
     p.add_argument("--pubkey", action="append", help="the appliance's public key (PEM), from a copy "
                    "kept elsewhere; repeat it with the old keys across a key rotation")
@@ -114,8 +114,10 @@ def add_review_parser(sub: argparse._SubParsersAction, with_config) -> None:
                         "attempts by vendor, layer and device with charts, notable events, and "
                         "everything that weakens the claim. SOURCE is a log directory or an "
                         "exported bundle (checked first). Exit 0 if the claim holds (with or "
-                        "without reservations), 1 if not.")
-    p.add_argument("source", type=log_source, help="a log directory or a bundle from `review export`")
+                        "without reservations), 1 if it does not, 3 if it cannot be made (the "
+                        "log is broken, unverifiable or missing). The period defaults to the "
+                        "bundle's, or the log's first record to its last.")
+    p.add_argument("source", help="a log directory or a bundle from `review export`")
     p.add_argument("--from", dest="since", type=_time, help="default: the bundle's period, or all")
     p.add_argument("--to", dest="until", type=_time)
     p.add_argument("--pubkey", action="append", help="trusted public key (PEM); repeatable")
@@ -150,15 +152,32 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    report = verify(args.directory, _keyring(args), args.checkpoints)
+    import os
+    from ..evlog.chain import log_files
+    from ..evlog.verify import EXIT_CODES
+    from .progress import bar, files_size
+    total = files_size([os.path.join(args.directory, n) for n in log_files(args.directory)])
+    with bar(total, "verify") as progress:
+        report = verify(args.directory, _keyring(args), args.checkpoints,
+                        every=args.checkpoint_interval, progress=progress)
+    print_verification(report)
+    print(f"{report.outcome}: {report.records} records (n={report.first_n}..{report.last_n}) in "
+          f"{report.files} files; signed through record {report.signed_n}; "
+          f"{report.checkpoints_ok} signed checkpoints match")
+    return EXIT_CODES[report.outcome]
+
+
+def print_verification(report) -> None:
     for note in report.notes:
         print(f"note: {note}")
+    for gap in report.gaps:
+        print(f"gap: {gap}")
+    for loss in report.losses:
+        print(f"loss: {loss}")
+    for why in report.unverifiable:
+        print(f"UNVERIFIABLE: {why}")
     for problem in report.problems:
         print(f"BROKEN: {problem}")
-    state = "INTACT" if report.ok else "NOT INTACT"
-    print(f"{state}: {report.records} records (n={report.first_n}..{report.last_n}) in "
-          f"{report.files} files; {report.checkpoints_ok} signed checkpoints match")
-    return 0 if report.ok else 1
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
@@ -210,27 +229,51 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_verify_bundle(args: argparse.Namespace) -> int:
     from .bundle import verify_bundle
+    from ..evlog.verify import EXIT_CODES
     report = verify_bundle(args.bundle, _keyring(args))
+    if report.log is not None:
+        for line in (*report.log.gaps, *report.log.losses):
+            print(f"log: {line}")
     for note in report.notes:
         print(f"note: {note}")
+    for why in report.unverifiable:
+        print(f"UNVERIFIABLE: {why}")
     for problem in report.problems:
         print(f"BROKEN: {problem}")
-    print(f"{'INTACT' if report.ok else 'NOT INTACT'}: {args.bundle}")
-    return 0 if report.ok else 1
+    print(f"{report.outcome}: {args.bundle}")
+    return EXIT_CODES[report.outcome]
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .report import gather_source, render, to_pdf
-    facts = gather_source(args.source, _keyring(args), args.since, args.until, args.station)
+    import os
+    from ..evlog.chain import log_files
+    from .progress import bar, files_size
+    from .report import SHOWN_PER_KIND, VERDICTS, gather_source, render, reservations_text, to_pdf
+    total = 0 if os.path.isfile(args.source) else files_size(
+        [os.path.join(args.source, n) for n in log_files(args.source)])
+    with bar(total, "verify") as progress:
+        facts = gather_source(args.source, _keyring(args), args.since, args.until, args.station,
+                              progress=progress)
+    lists = [*facts.reservations.values(), [*facts.integrity.get("problems", []),
+             *facts.integrity.get("gaps", []), *facts.integrity.get("losses", [])]]
+    full_list = ""
+    if any(len(texts) > SHOWN_PER_KIND for texts in lists):
+        full_list = f"{args.out}.reservations.txt"
+        with open(full_list, "w") as f:
+            f.write(reservations_text(facts))
+            f.writelines(f"{line}\n" for line in lists[-1])
     with open(args.out, "w") as f:
-        f.write(render(facts))
-    print(f"{args.out}: {facts.verdict} ({len(facts.weakening)} reservations, "
+        f.write(render(facts, os.path.basename(full_list)))
+    title, _, code = VERDICTS[facts.verdict]
+    print(f"{args.out}: {facts.verdict}: {title} ({len(facts.weakening)} reservations, "
           f"{len(facts.runs)} verification runs, {sum(facts.attempts.values())} attempts)")
+    for why in facts.integrity.get("problems", [])[:3]:
+        print(f"  {why}")
     if args.pdf:
         try:
             to_pdf(args.out, args.pdf)
-            print(f"{args.pdf}: printed by Chromium")
+            print(f"{args.pdf}: printed by Chromium (A4)")
         except (FileNotFoundError, RuntimeError) as e:
             print(f"no PDF: {e}", file=sys.stderr)
             return 2
-    return 0 if facts.verdict.startswith("supported") else 1
+    return code

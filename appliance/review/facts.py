@@ -4,7 +4,8 @@ The claim is "no data left to vendor endpoints from these devices between T1 and
 It is backed by the verification runs, the log's integrity and continuity, and the
 policy in force; it is weakened by anything that makes the log less than the whole
 truth (clock not synchronized, records lost, audit mode, the appliance down, the
-firewall opened) and contradicted by vendor traffic that was let through.
+firewall opened) and contradicted by vendor traffic that was let through. It cannot
+be made at all when the log itself is not VERIFIED: broken, unverifiable or missing.
 """
 from __future__ import annotations
 
@@ -38,16 +39,25 @@ class Facts:
     notable_total: int = 0
     runs: list[dict] = field(default_factory=list)              # verify.run details
     policy: list[dict] = field(default_factory=list)            # loads, in order
-    weakening: list[str] = field(default_factory=list)
+    reservations: dict[str, list[str]] = field(default_factory=dict)   # kind -> each, in order
     integrity: dict[str, Any] = field(default_factory=dict)     # from the log's verification
 
     @property
     def verdict(self) -> str:
-        if self.let_through:
-            return "contradicted"
+        """Evidence first: on a log that is not VERIFIED, even vendor traffic seen in it
+        proves nothing either way."""
         if not self.integrity.get("ok", False):
             return "unsupported"
-        return "supported with reservations" if self.weakening else "supported"
+        if self.let_through:
+            return "contradicted"
+        return "supported with reservations" if self.reservations else "supported"
+
+    def reserve(self, kind: str, text: str) -> None:
+        self.reservations.setdefault(kind, []).append(text)
+
+    @property
+    def weakening(self) -> list[str]:
+        return [text for texts in self.reservations.values() for text in texts]
 
 
 def gather(rows: Iterable[dict[str, Any]], station: str, since: float, until: float,
@@ -74,10 +84,10 @@ def gather(rows: Iterable[dict[str, Any]], station: str, since: float, until: fl
             stopped, running = (t, r["time"]), False
         elif kind == "appliance.started":
             if stopped:
-                f.weakening.append(f"The appliance was down from {stopped[1]} to {r['time']} "
+                f.reserve("down", f"The appliance was down from {stopped[1]} to {r['time']} "
                                    f"({(t - stopped[0]) / 60:.0f} min)")
             elif last and (running or t - last[0] > START_RECORDS_S):
-                f.weakening.append(f"The appliance started again at {r['time']} without a stop "
+                f.reserve("crash", f"The appliance started again at {r['time']} without a stop "
                                    f"record (crash or power loss): down for an unknown time after "
                                    f"its last record at {last[1]}")
             stopped, running = None, True
@@ -88,43 +98,45 @@ def gather(rows: Iterable[dict[str, Any]], station: str, since: float, until: fl
             if kind == "firewall.applied":
                 if details.get("mode") == "audit" and audit_since is None:
                     audit_since = t
-                    f.weakening.append(f"Audit mode (vendor traffic let through and logged) "
+                    f.reserve("audit", f"Audit mode (vendor traffic let through and logged) "
                                        f"from {r['time']}")
                 elif details.get("mode") != "audit":
                     audit_since = None
         elif kind == "firewall.opened":
-            f.weakening.append(f"The firewall was opened by an operator at {r['time']} "
+            f.reserve("opened", f"The firewall was opened by an operator at {r['time']} "
                                f"({details.get('why') or 'no reason given'})")
         elif kind == "events.dropped":
-            f.weakening.append(f"Events were dropped before reaching the log at {r['time']} "
+            f.reserve("dropped", f"Events were dropped before reaching the log at {r['time']} "
                                f"({details.get('dropped_by_sink')})")
         elif kind == "log.loss":
-            f.weakening.append(f"{details.get('records_lost')} records were lost between "
+            f.reserve("lost", f"{details.get('records_lost')} records were lost between "
                                f"{details.get('first_time')} and {details.get('last_time')} "
                                f"(log writes failed)")
         elif kind == "firewall.accounting" and details.get("unaccounted"):
-            f.weakening.append(f"{details['unaccounted']} dropped packets were counted by the kernel "
+            f.reserve("unaccounted", f"{details['unaccounted']} dropped packets were counted by the kernel "
                                f"but not logged (summary at {r['time']})")
         last = (t, r["time"])
     f.policy[:0] = in_force.values()
     if in_force.get("firewall.applied", {}).get("mode") == "audit" and not any(
             w.startswith("Audit mode") for w in f.weakening):
-        f.weakening.append("Audit mode (vendor traffic let through and logged) at the start of the period")
+        f.reserve("audit", "Audit mode (vendor traffic let through and logged) at the start of the period")
     if stopped:
-        f.weakening.append(f"The appliance stopped at {stopped[1]} and no start follows in the period")
+        f.reserve("down", f"The appliance stopped at {stopped[1]} and no start follows in the period")
     if unsynced:
-        f.weakening.append(f"{len(unsynced)} records were written while the clock was not "
+        f.reserve("clock", f"{len(unsynced)} records were written while the clock was not "
                            f"synchronized (between {rfc3339(min(unsynced), False)} and {rfc3339(max(unsynced), False)}): "
                            "their times are the appliance's estimate")
     failed = [run for run in f.runs if not run.get("passed")]
     if not f.runs:
-        f.weakening.append("No verification run in the period: isolation was not tested")
+        f.reserve("runs", "No verification run in the period: isolation was not tested")
     elif failed:
         checks = Counter(c for run in failed for c in run.get("failed", []))
-        f.weakening.append(f"{len(failed)} of {len(f.runs)} verification runs failed "
+        f.reserve("runs", f"{len(failed)} of {len(f.runs)} verification runs failed "
                            f"({', '.join(f'{c} x{n}' for c, n in checks.most_common())})")
     if not integrity.get("ok", False):
-        f.weakening.insert(0, "The log is not intact: " + "; ".join(integrity.get("problems", [])[:3]))
+        f.reservations = {"evidence": [f"The log is {integrity.get('outcome', 'not verified')}: "
+                                       + "; ".join(integrity.get("problems", [])[:3])],
+                          **f.reservations}
     return f
 
 

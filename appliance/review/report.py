@@ -14,24 +14,42 @@ import tempfile
 from html import escape
 
 from .. import __version__
-from ..evlog.verify import verify
+from ..events.clock import parse_rfc3339
+from ..evlog.verify import VERIFIED, verify
 from . import charts
 from .bundle import verify_bundle
 from .facts import Facts, gather
 from .query import records
 
-VERDICTS = {
-    "supported": ("The claim holds", "#2e7d32"),
-    "supported with reservations": ("The claim holds, with the reservations listed below", "#ef6c00"),
-    "unsupported": ("The claim cannot be made: the log is not intact", "#c62828"),
-    "contradicted": ("The claim does NOT hold: vendor traffic was let through", "#c62828"),
+VERDICTS = {     # verdict -> (what the report says, its colour, the exit code of `review report`)
+    "supported": ("The claim holds", "#2e7d32", 0),
+    "supported with reservations": ("The claim holds, with the reservations listed below",
+                                    "#ef6c00", 0),
+    "contradicted": ("The claim does NOT hold: vendor traffic was let through", "#c62828", 1),
+    "unsupported": ("The claim cannot be made: the evidence is broken, unverifiable or missing",
+                    "#6a1b9a", 3),
 }
+RESERVATION_KINDS = {
+    "evidence": "The evidence", "down": "The appliance was down",
+    "crash": "Unclean stops (crash or power loss)", "audit": "Audit mode",
+    "opened": "The firewall opened by an operator", "dropped": "Events dropped before the log",
+    "lost": "Records lost (log writes failed)", "unaccounted": "Dropped packets not logged",
+    "clock": "Clock not synchronized", "runs": "Verification runs",
+}
+SHOWN_PER_KIND = 5
+# Printed on A4 with page numbers; table headers repeat on each page; a heading is never
+# left alone at the foot of a page.
 CSS = """body{font-family:sans-serif;max-width:60em;margin:2em auto;color:#222}
 h1{font-size:1.5em}h2{font-size:1.2em;border-bottom:1px solid #ccc;margin-top:2em}
+h1,h2{break-after:avoid}
 .claim{border-left:6px solid;padding:.6em 1em;background:#f6f6f6}
 table{border-collapse:collapse;margin:.5em 0;font-size:.9em}
+thead{display:table-header-group}tr{break-inside:avoid}
 th{background:#dde4ee;text-align:left}th,td{border:1px solid #bbb;padding:.2em .5em}
-li{margin:.3em 0}.muted{color:#666}"""
+li{margin:.3em 0}.muted{color:#666}
+@page{size:A4;margin:16mm 14mm 18mm;
+@bottom-center{content:"page " counter(page) " of " counter(pages);font:9pt sans-serif;color:#666}}
+@media print{body{max-width:none;margin:0}}"""
 
 
 def _utc(t: float) -> str:
@@ -41,23 +59,40 @@ def _utc(t: float) -> str:
 def _table(headers: list[str], rows: list[list]) -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body or '<tr><td colspan=99>none</td></tr>'}</table>"
+    return (f"<table><thead><tr>{head}</tr></thead>"
+            f"<tbody>{body or '<tr><td colspan=99>none</td></tr>'}</tbody></table>")
 
 
 def gather_source(source: str, keyring=None, since: float | None = None,
-                  until: float | None = None, station: str = "") -> Facts:
+                  until: float | None = None, station: str = "", progress=None) -> Facts:
     """The facts of a bundle (verified first; its period and station by default) or of a log
-    directory (the whole log; the station from its checkpoints)."""
+    directory (from its first record to its last; the station from its checkpoints). A
+    missing source gives facts too: a claim that cannot be made, and why."""
     with tempfile.TemporaryDirectory() as unpacked:
-        checked, directory, period = None, source, (None, None)
+        directory, bundle_report, period = source, None, (None, None)
         if os.path.isfile(source):
-            checked = verify_bundle(source, keyring, keep=unpacked)
-            directory, m = os.path.join(unpacked, "log"), checked.manifest
+            bundle_report = verify_bundle(source, keyring, keep=unpacked)
+            directory, m = os.path.join(unpacked, "log"), bundle_report.manifest
             station, period = station or m.get("station", ""), (m.get("from"), m.get("to"))
+            log = bundle_report.log or verify(directory, keyring)
+        else:
+            log = verify(directory, keyring, progress=progress)
         station = station or _checkpoint_station(directory)
-        since = since if since is not None else period[0] or 0.0
-        until = until if until is not None else period[1] or datetime.datetime.now().timestamp()
-        return facts_for(directory, station, since, until, keyring, checked)
+        first, last = (parse_rfc3339(t) if t else None for t in (log.first_time, log.last_time))
+        now = datetime.datetime.now().timestamp()
+        since = since if since is not None else period[0] or first or now
+        until = until if until is not None else period[1] or (last + 1e-6 if last else now)
+        return gather(records(directory), station, since, until, _integrity(log, bundle_report))
+
+
+def _integrity(log, bundle_report=None) -> dict:
+    outcome = bundle_report.outcome if bundle_report else log.outcome
+    problems = ([str(p) for p in log.problems] + log.unverifiable if bundle_report is None
+                else bundle_report.problems + bundle_report.unverifiable)
+    return {"ok": outcome == VERIFIED, "outcome": outcome, "problems": problems,
+            "records": log.records, "first_n": log.first_n, "last_n": log.last_n,
+            "checkpoints": log.checkpoints_ok, "gaps": log.gaps, "losses": log.losses,
+            "notes": log.notes + (bundle_report.notes if bundle_report else [])}
 
 
 def _checkpoint_station(directory: str) -> str:
@@ -68,18 +103,9 @@ def _checkpoint_station(directory: str) -> str:
         return "unknown"
 
 
-def facts_for(directory: str, station: str, since: float, until: float, keyring=None,
-              bundle_report=None) -> Facts:
-    log = verify(directory, keyring)
-    problems = [str(p) for p in log.problems] + list(bundle_report.problems if bundle_report else [])
-    integrity = {"ok": not problems, "problems": problems, "records": log.records,
-                 "first_n": log.first_n, "last_n": log.last_n, "checkpoints": log.checkpoints_ok,
-                 "notes": log.notes + list(bundle_report.notes if bundle_report else [])}
-    return gather(records(directory), station, since, until, integrity)
-
-
-def render(f: Facts) -> str:
-    title, color = VERDICTS[f.verdict]
+def render(f: Facts, full_list: str = "") -> str:
+    """`full_list`: the file that holds every reservation, named where a kind is capped."""
+    title, color, _ = VERDICTS[f.verdict]
     devices = sorted(f.devices)
     passed = [r for r in f.runs if r.get("passed")]
     parts = [
@@ -95,15 +121,16 @@ def render(f: Facts) -> str:
         _table(["time", "passed", "failed checks", "mode"],
                [[r["time"], "yes" if r.get("passed") else "NO", ", ".join(r.get("failed", [])),
                  r.get("mode", "")] for r in f.runs[-20:]]),
-        f"<p><b>Log continuity:</b> {'intact' if f.integrity.get('ok') else 'NOT INTACT'}: "
+        f"<p><b>Log continuity:</b> {escape(f.integrity.get('outcome', 'UNVERIFIABLE'))}: "
         f"records {f.integrity.get('first_n')}..{f.integrity.get('last_n')}, "
         f"{f.integrity.get('checkpoints')} signed checkpoints match.</p>",
-        "<ul>" + "".join(f"<li>{escape(p)}</li>" for p in f.integrity.get("problems", [])) + "</ul>",
+        _capped([*f.integrity.get("problems", []), *f.integrity.get("gaps", []),
+                 *f.integrity.get("losses", [])], full_list),
         "<p><b>Policy in force</b> (hashes from the load records):</p>",
         _table(["time", "record", "sha256", "mode"],
                [[p["time"], p["type"], p["sha256"], p["mode"]] for p in f.policy]),
         "<h2>What weakens it</h2>",
-        "<ul>" + ("".join(f"<li>{escape(w)}</li>" for w in f.weakening) or "<li>nothing</li>") + "</ul>",
+        _reservations(f, full_list),
     ]
     if f.let_through:
         parts += ["<h2>Vendor traffic let through</h2>", _table(
@@ -135,6 +162,35 @@ def render(f: Facts) -> str:
                        (r.get("details") or {}).get("dst", "")] for r in f.notable])]
     return (f"<!DOCTYPE html><html><head><meta charset=utf-8><title>Isolation report "
             f"{escape(f.station)}</title><style>{CSS}</style></head><body>{''.join(parts)}</body></html>")
+
+
+def _capped(items: list[str], full_list: str) -> str:
+    more = len(items) - SHOWN_PER_KIND
+    shown = "".join(f"<li>{escape(i)}</li>" for i in items[:SHOWN_PER_KIND])
+    if more > 0:
+        shown += f"<li class=muted>and {more} more" + (f", listed in {escape(full_list)}"
+                                                       if full_list else "") + "</li>"
+    return f"<ul>{shown}</ul>" if items else ""
+
+
+def _reservations(f: Facts, full_list: str) -> str:
+    """One line per kind, with its count; the first few of each, then where the rest are."""
+    if not f.reservations:
+        return "<ul><li>nothing</li></ul>"
+    items = []
+    for kind, texts in f.reservations.items():
+        if len(texts) == 1:
+            items.append(f"<li>{escape(texts[0])}</li>")
+        else:
+            items.append(f"<li><b>{escape(RESERVATION_KINDS.get(kind, kind))}: {len(texts)} times"
+                         f"</b>{_capped(texts, full_list)}</li>")
+    return f"<ul>{''.join(items)}</ul>"
+
+
+def reservations_text(f: Facts) -> str:
+    """Every reservation, grouped, for the file the report points to."""
+    return "".join(f"{RESERVATION_KINDS.get(kind, kind)} ({len(texts)}):\n"
+                   + "".join(f"  {t}\n" for t in texts) for kind, texts in f.reservations.items())
 
 
 def chromium() -> str | None:

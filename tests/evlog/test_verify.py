@@ -5,7 +5,7 @@ import shutil
 import pytest
 
 from appliance.evlog import chain, signing
-from appliance.evlog.verify import verify
+from appliance.evlog.verify import BROKEN, UNVERIFIABLE, VERIFIED, verify
 
 from .helpers import make_writer, write_events
 
@@ -114,8 +114,10 @@ def test_rewritten_whole_with_another_key_is_caught(log, tmp_path, clock, fake_t
     w.close()
     shutil.rmtree(directory)
     shutil.copytree(forged, directory)       # chain and checkpoints are self-consistent...
-    assert verify(str(directory)).ok         # ...against the key the forger left beside them,
-    p = problem(directory, pubkey)           # but not against the trusted key
+    beside = verify(str(directory))          # ...against the key the forger left beside them,
+    assert (beside.outcome, beside.problems) == (UNVERIFIABLE, []), beside   # which proves nothing,
+    assert "no trusted public key" in beside.unverifiable[0]
+    p = problem(directory, pubkey)           # and not against the trusted key
     assert p.kind == "rewritten" and "not among the trusted keys" in p.message, p
 
 
@@ -132,11 +134,101 @@ def test_rewritten_records_against_kept_checkpoints(log, tmp_path, clock, fake_t
     assert p.kind == "rewritten", p
 
 
-def test_log_without_checkpoints_cannot_be_authenticated(log):
+def test_log_without_checkpoints_is_unverifiable(log):
     directory, path, pubkey = log
+    assert verify(str(directory), pubkey).outcome == VERIFIED          # positive control
     (directory / chain.CHECKPOINTS).unlink()
+    report = verify(str(directory), pubkey)
+    assert report.outcome == UNVERIFIABLE and not report.problems, report
+    assert "no signed checkpoint covers any record" in report.unverifiable[0]
+
+
+def test_nothing_to_verify_is_unverifiable(tmp_path, log):
+    _, _, pubkey = log
+    missing = verify(str(tmp_path / "no-such-dir"), pubkey)
+    assert missing.outcome == UNVERIFIABLE and "no such directory" in missing.unverifiable[0]
+    (tmp_path / "empty").mkdir()
+    empty = verify(str(tmp_path / "empty"), pubkey)
+    assert empty.outcome == UNVERIFIABLE and "no records" in empty.unverifiable[0]
+
+
+@pytest.fixture
+def running_log(tmp_path, keypair, clock, fake_time):
+    """60 s of records, a checkpoint every 10 s (as the writer's sink makes them)."""
+    key, pub = keypair
+    directory = tmp_path / "running"
+    w = make_writer(directory, key, clock)
+    w.checkpoint_every = 10.0
+    for second in range(60):
+        write_events(w, clock, fake_time, 5, per_batch=5)      # one batch, then +1 s
+        if second % 10 == 9:
+            w.checkpoint()
+    w.flush()
+    return directory, signing.load_public(pub), w
+
+
+def test_a_short_unsigned_tail_is_a_running_appliance(running_log, clock, fake_time):
+    directory, pubkey, w = running_log
+    write_events(w, clock, fake_time, 15)                # 3 s after the last checkpoint
+    report = verify(str(directory), pubkey)
+    assert report.outcome == VERIFIED, report
+    assert any("a running appliance's tail" in note for note in report.notes)
+
+
+def test_a_tail_rewritten_without_its_checkpoints_is_unverifiable(running_log):
+    """Half the records rewritten, with the checkpoints that covered them removed: the chain
+    links and every remaining checkpoint matches, but 30 s of records are signed by nothing
+    though checkpoints came every 10 s."""
+    directory, pubkey, w = running_log
+    w.close()
+    checkpoints = directory / chain.CHECKPOINTS
+    kept = [l for l in checkpoints.read_bytes().splitlines() if json.loads(l)["n"] <= 150]
+    checkpoints.write_bytes(b"".join(l + b"\n" for l in kept))
+    path = directory / chain.log_files(str(directory))[0]
+    records = [json.loads(l) for l in path.read_bytes().splitlines()]
+    rebuilt, prev = [], chain.GENESIS
+    for r in records:
+        if r["n"] > 150:
+            r = dict(r, action="allow", prev=prev)
+        line = chain.encode(r.pop("n"), r.pop("prev"), r)
+        prev = chain.line_hash(line)
+        rebuilt.append(line)
+    save(path, rebuilt)
+    report = verify(str(directory), pubkey)
+    assert report.outcome == UNVERIFIABLE and not report.problems, report
+    assert "more than twice the checkpoint interval (10 s)" in report.unverifiable[0]
+    assert report.signed_n == 150
+
+
+def test_a_checkpoint_stripped_of_its_interval_no_longer_verifies(running_log):
+    directory, pubkey, w = running_log
+    checkpoints = directory / chain.CHECKPOINTS
+    ls = checkpoints.read_bytes().splitlines()
+    assert all(json.loads(l)["every"] == 10.0 for l in ls)
+    stripped = json.loads(ls[-1])
+    del stripped["every"]
+    checkpoints.write_bytes(b"\n".join([*ls[:-1], json.dumps(stripped).encode()]) + b"\n")
     p = problem(directory, pubkey)
-    assert p.kind == "unsigned", p
+    assert p.kind == "rewritten" and "bad signature" in p.message, p
+
+
+def test_losses_and_gaps_are_listed(log, clock, fake_time, keypair):
+    directory, _, pubkey = log
+    w = make_writer(directory, keypair[0], clock)
+    w.write([w.own_event("appliance.stopped", reason="stop")])
+    fake_time.advance(600)
+    w.write([w.own_event("appliance.started", reason="start"),
+             w.own_event("log.loss", action="error", details={
+                 "records_lost": 7, "first_time": "a", "last_time": "b"}),
+             w.own_event("appliance.unclean_stop", action="error", details={
+                 "last_n": 20, "last_time": "2026-11-18T00:00:00Z"})])
+    w.close()
+    report = verify(str(directory), pubkey)
+    assert report.outcome == VERIFIED, report
+    assert len(report.gaps) == 2 and "the appliance was stopped" in report.gaps[0]
+    assert "ended uncleanly after record 20" in report.gaps[1]
+    assert report.losses == [f"{chain.log_files(str(directory))[-1]}:23: 7 records lost "
+                             "between a and b (writes failed)"]
 
 
 def test_cli_verify_exit_codes(log, capsys):
@@ -144,12 +236,17 @@ def test_cli_verify_exit_codes(log, capsys):
     directory, path, _ = log
     pub = str(directory.parent / "keys" / "log.pub")
     assert main(["review", "verify", str(directory), "--pubkey", pub]) == 0
-    assert "INTACT: 20 records" in capsys.readouterr().out
+    assert "VERIFIED: 20 records" in capsys.readouterr().out
+    assert main(["review", "verify", str(directory)]) == 3          # no trusted key
+    assert "UNVERIFIABLE: no trusted public key" in capsys.readouterr().out
+    assert main(["review", "verify", str(directory / "nowhere"), "--pubkey", pub]) == 3
+    assert "nowhere: no such directory" in capsys.readouterr().out
     ls = lines(path)
     del ls[3]
     save(path, ls)
     assert main(["review", "verify", str(directory), "--pubkey", pub]) == 1
-    assert f"BROKEN: {path.name}:4: deleted" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"BROKEN: {path.name}:4: deleted" in out and out.splitlines()[-1].startswith("BROKEN")
 
 
 def test_a_log_spanning_a_key_rotation_verifies_with_both_keys(log, tmp_path, clock, fake_time):

@@ -1,7 +1,7 @@
 import json
 import os
 
-from appliance.evlog import chain
+from appliance.evlog import chain, signing
 from appliance.evlog.verify import verify
 
 from .helpers import make_writer, write_events
@@ -38,13 +38,13 @@ def test_restart_continues_the_chain(tmp_path, keypair, clock, fake_time):
     write_events(w, clock, fake_time, 3)
     w.close()
     assert [r["n"] for r in records(tmp_path)] == list(range(1, 8))
-    report = verify(str(tmp_path))
+    report = verify(str(tmp_path), signing.load_public(pub))
     assert report.ok, report.problems
     assert report.records == 7 and report.checkpoints_ok >= 2
 
 
 def test_rotation_by_size_and_day_keeps_one_chain(tmp_path, keypair, clock, fake_time):
-    key, _ = keypair
+    key, pub = keypair
     w = make_writer(tmp_path, key, clock, max_file_bytes=2000)
     write_events(w, clock, fake_time, 20, per_batch=2)
     fake_time.advance(86400)                 # next UTC day
@@ -53,22 +53,22 @@ def test_rotation_by_size_and_day_keeps_one_chain(tmp_path, keypair, clock, fake
     files = chain.log_files(str(tmp_path))
     assert len(files) > 3
     assert files[-1].startswith("events-" + clock.stamp().time[:10])
-    assert verify(str(tmp_path)).ok
+    assert verify(str(tmp_path), signing.load_public(pub)).ok
 
 
 def test_clock_set_back_never_reorders_files(tmp_path, keypair, clock, fake_time):
-    key, _ = keypair
+    key, pub = keypair
     w = make_writer(tmp_path, key, clock)
     write_events(w, clock, fake_time, 2)
     fake_time.advance(-40 * 86400)           # NTP corrects a clock that ran ahead
     write_events(w, clock, fake_time, 2)
     w.close()
     assert len(chain.log_files(str(tmp_path))) == 1
-    assert verify(str(tmp_path)).ok
+    assert verify(str(tmp_path), signing.load_public(pub)).ok
 
 
 def test_torn_tail_is_recorded_and_chain_continues(tmp_path, keypair, clock, fake_time):
-    key, _ = keypair
+    key, pub = keypair
     w = make_writer(tmp_path, key, clock)
     write_events(w, clock, fake_time, 3)
     w.close()
@@ -82,7 +82,7 @@ def test_torn_tail_is_recorded_and_chain_continues(tmp_path, keypair, clock, fak
                                for l in (tmp_path / n).read_bytes().splitlines()]
     assert rs[0]["type"] == "log.torn_tail" and rs[0]["n"] == 4
     assert rs[0]["details"]["file"] == name and rs[0]["details"]["bytes"] == 17
-    report = verify(str(tmp_path))
+    report = verify(str(tmp_path), signing.load_public(pub))
     assert report.ok, report.problems
     assert any("torn" in n for n in report.notes)
     assert records_after_torn[-1]["n"] == 5

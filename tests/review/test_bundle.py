@@ -63,7 +63,7 @@ def test_a_clean_copy_verifies_with_only_the_public_key(bundle, tmp_path):
     copy = tmp_path / "copy.tar.gz"
     shutil.copy(path, copy)                      # another machine: nothing but the two files
     result = gcsguard("review", "verify-bundle", str(copy), "--pubkey", pub)
-    assert result.returncode == 0 and "INTACT" in result.stdout, result.stdout
+    assert result.returncode == 0 and "VERIFIED" in result.stdout, result.stdout
     names = members(path)
     assert {"MANIFEST.json", "MANIFEST.sig", "pubkey.pem", "policy/gcsguard.toml",
             "policy/loads.json", "verification/runs.json"} <= set(names)
@@ -113,8 +113,9 @@ def test_every_kind_of_tampering_is_named(bundle, tmp_path):
     assert verify_bundle(str(forged), trusted).problems[:2] == [
         "pubkey.pem: not the trusted public key",
         "MANIFEST.json: the signature does not match (altered, or signed by another key)"]
-    genuine = verify_bundle(path)                 # without --pubkey: said to prove integrity only
-    assert genuine.ok and "integrity, not origin" in genuine.notes[0]
+    genuine = verify_bundle(path)                 # without --pubkey: nothing proves its origin
+    assert genuine.outcome == "UNVERIFIABLE" and not genuine.problems, genuine
+    assert "proves no origin" in genuine.unverifiable[0]
 
 
 def test_a_record_edited_under_a_valid_signature_still_breaks_the_chain(bundle, lab, tmp_path):

@@ -88,3 +88,30 @@ def test_a_flow_handed_to_the_gate_is_not_let_through():
 def test_a_normal_start_is_not_a_crash():
     rows = [rec(0, "device.seen"), rec(0, "appliance.started"), PASS, blocked(2)]
     assert gather(rows, "st", SINCE, UNTIL, INTACT).weakening == []
+
+
+def test_evidence_that_is_not_verified_means_no_claim_either_way():
+    """Vendor traffic in a broken log is no proof it left, and none that nothing did."""
+    let = blocked(2, action="log", type="egress.audit")
+    for outcome in ("BROKEN", "UNVERIFIABLE"):
+        integrity = {"ok": False, "outcome": outcome, "problems": ["why"]}
+        f = gather([PASS, let], "st", SINCE, UNTIL, integrity)
+        assert f.verdict == "unsupported", outcome
+        assert f.weakening[0] == f"The log is {outcome}: why"
+    assert gather([PASS, let], "st", SINCE, UNTIL, INTACT).verdict == "contradicted"   # control
+
+
+def test_many_reservations_are_grouped_counted_and_capped():
+    from appliance.review.report import SHOWN_PER_KIND, reservations_text
+    rows = [PASS]
+    for i in range(1533):                      # crash after crash: a start with no stop before it
+        rows += [rec(0, "dns.query", minute_s=i), rec(0, "appliance.started")]
+    rows = [dict(r, time=f"2026-11-26T{10 + i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z")
+            for i, r in enumerate(rows)]
+    f = gather(rows, "st", SINCE, UNTIL, INTACT)
+    assert len(f.reservations["crash"]) == 1532
+    page = render(f, "r.html.reservations.txt")
+    assert "Unclean stops (crash or power loss): 1532 times" in page
+    assert page.count("without a stop record") == SHOWN_PER_KIND
+    assert f"and {1532 - SHOWN_PER_KIND} more, listed in r.html.reservations.txt" in page
+    assert reservations_text(f).count("without a stop record") == 1532

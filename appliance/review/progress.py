@@ -1,0 +1,26 @@
+"""Progress bars for the long review commands, on a terminal only (tqdm).
+
+A command reading a large log shows how far it is on stderr; piped or in a script it
+prints nothing extra, so its output stays what the caller parses."""
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+
+def files_size(paths: list[str]) -> int:
+    return sum(os.path.getsize(p) for p in paths if os.path.exists(p))
+
+
+@contextmanager
+def bar(total: int, what: str, unit: str = "B") -> Iterator[Callable[[int], object]]:
+    """`update(n)`: n more units done of `total`."""
+    if not sys.stderr.isatty():
+        yield lambda n: None
+        return
+    from tqdm import tqdm
+    with tqdm(total=total, desc=what, unit=unit, unit_scale=True, unit_divisor=1024,
+              file=sys.stderr, leave=False) as progress:
+        yield progress.update
