@@ -100,7 +100,7 @@ def _dnslib_reply(q: wire.Query, flags: int) -> tuple[dnslib.DNSRecord, dnslib.D
 def _dnslib_pack(q: wire.Query, reply: dnslib.DNSRecord) -> bytes:
     if q.edns:
         reply.add_ar(dnslib.EDNS0(udp_len=EDNS_SIZE, flags="do" if q.do else ""))
-    return reply.pack()
+    return bytes(reply.pack())        # dnslib packs a bytearray; every answer here is bytes
 
 
 def sinkhole_dnslib(q: wire.Query, mode: str, ttl: int) -> bytes:

@@ -4,11 +4,14 @@
 UDP and TCP servers share it. It never answers a packet that is itself a
 response (no reflection loops), drops what it cannot read, answers FORMERR when
 at least the header is readable, and never lets malformed input stop the server.
+Every message it refuses is counted, and recorded (`refused`) within the sender's
+rate limit, so junk cannot flood the log.
 """
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import socket
 import struct
 from typing import Awaitable, Callable
@@ -22,12 +25,19 @@ from .chain import Recorder, Request
 from .ratelimit import RateLimiter
 
 MALFORMED = ("short", "response", "formerr", "notimp")
+log = logging.getLogger("gcsguard.dns")
+REFUSED_RECORDS_PER_S = 10      # per client; beyond it refused messages are counted, not recorded
+# kind, the message, client, over TCP?, the answer sent (None: none)
+OnRefused = Callable[[str, bytes, str, bool, "bytes | None"], None]
 
 
 class Frontend:
     def __init__(self, chain: Recorder, clients: list[str], refuse: str, limiter: RateLimiter,
-                 registry: CollectorRegistry) -> None:
+                 registry: CollectorRegistry, refused: OnRefused | None = None) -> None:
         self.chain, self.refuse, self.limiter = chain, refuse, limiter
+        self.on_refused = refused
+        # Its own budget: recording junk never spends a client's query allowance.
+        self.record_limit = RateLimiter(REFUSED_RECORDS_PER_S, 5 * REFUSED_RECORDS_PER_S)
         self.networks = [ipaddress.ip_network(c) for c in clients]
         self._allowed: dict[str, bool] = {}
         self.malformed = Counter("gcsguard_dns_malformed_total",
@@ -35,6 +45,9 @@ class Frontend:
                                  registry=registry)
         self.refused = Counter("gcsguard_dns_refused_total",
                                "Queries from outside the configured client networks", registry=registry)
+        self.errors = Counter("gcsguard_dns_internal_errors_total",
+                              "Queries answered SERVFAIL because answering them failed (a bug)",
+                              registry=registry)
         self.limited = Counter("gcsguard_dns_rate_limited_total",
                                "Queries dropped by the per-client rate limit", registry=registry)
         for kind in MALFORMED:
@@ -52,42 +65,60 @@ class Frontend:
         return ok
 
     def handle(self, data: bytes, client: str, tcp: bool) -> bytes | Awaitable[bytes] | None:
-        if len(data) < 12:
-            self.malformed.labels("short").inc()
-            return None
-        if data[2] & 0x80:                       # QR: a response, never answered
-            self.malformed.labels("response").inc()
-            return None
+        if len(data) < 12 or data[2] & 0x80:    # QR: a response, never answered
+            kind = "short" if len(data) < 12 else "response"
+            self.malformed.labels(kind).inc()
+            return self._refused(kind, data, client, tcp, None)
         if not self.allowed(client):
             self.refused.inc()
-            return answers.header_only(data, wire.REFUSED) if self.refuse == "refused" else None
+            reply = answers.header_only(data, wire.REFUSED) if self.refuse == "refused" else None
+            return self._refused("not-a-client", data, client, tcp, reply)
         if not self.limiter.allow(client):
             self.limited.inc()
             return None
         try:
             q = wire.parse_query(data)
         except wire.WireError:
-            q = self._slow_parse(data)
+            q = self._slow_parse(data, client, tcp)
             if not isinstance(q, wire.Query):
                 return q
-        result = self.chain.resolve(Request(q, client, tcp))
+        try:
+            result = self.chain.resolve(Request(q, client, tcp))
+        except Exception:
+            return self._failed(q, client, tcp)
         if isinstance(result, bytes):
             return answers.fit(q, result, tcp)
-        return self._fit_later(q, result, tcp)
+        return self._fit_later(q, result, client, tcp)
 
-    def _slow_parse(self, data: bytes) -> wire.Query | bytes:
-        if (data[2] >> 3) & 0xF != 0:
-            self.malformed.labels("notimp").inc()
-            return answers.header_only(data, wire.NOTIMP)
+    def _slow_parse(self, data: bytes, client: str, tcp: bool) -> wire.Query | bytes | None:
+        kind, rcode = "notimp", wire.NOTIMP
+        if (data[2] >> 3) & 0xF == 0:
+            try:
+                return answers.query_from_dnslib(dnslib.DNSRecord.parse(data), data)
+            except Exception:                    # dnslib raises DNSError and worse on junk
+                kind, rcode = "formerr", wire.FORMERR
+        self.malformed.labels(kind).inc()
+        return self._refused(kind, data, client, tcp, answers.header_only(data, rcode))
+
+    def _refused(self, kind: str, data: bytes, client: str, tcp: bool, reply: bytes | None) -> bytes | None:
+        """Recorded within a per-client budget (a flood of junk is counted, not logged)."""
+        if self.on_refused is not None and self.record_limit.allow(client):
+            self.on_refused(kind, data, client, tcp, reply)
+        return reply
+
+    async def _fit_later(self, q: wire.Query, pending: Awaitable[bytes], client: str,
+                         tcp: bool) -> bytes:
         try:
-            return answers.query_from_dnslib(dnslib.DNSRecord.parse(data), data)
-        except Exception:                        # dnslib raises DNSError and worse on junk
-            self.malformed.labels("formerr").inc()
-            return answers.header_only(data, wire.FORMERR)
+            return answers.fit(q, await pending, tcp)
+        except Exception:
+            return self._failed(q, client, tcp)
 
-    @staticmethod
-    async def _fit_later(q: wire.Query, pending: Awaitable[bytes], tcp: bool) -> bytes:
-        return answers.fit(q, await pending, tcp)
+    def _failed(self, q: wire.Query, client: str, tcp: bool) -> bytes:
+        """A bug of ours on one query: SERVFAIL to the client, counted, logged and recorded,
+        never silence (the client would retry forever) and never a stopped server."""
+        self.errors.inc()
+        log.exception("answering %r failed", q.name)
+        return self._refused("internal-error", q.raw, client, tcp, answers.error(q, wire.SERVFAIL))
 
 
 class _Udp:

@@ -31,6 +31,7 @@ BLOCKING = ("blocked", "bypass")
 NOTABLE = (*BLOCKING, "audited")      # logged even with log_queries = "blocked"
 
 
+REFUSED_HEAD = 128           # bytes of a refused message kept in its record
 LINE_LOOKUP_MAX = 1 << 20     # bytes: find the line of a match only in lists this small
 
 
@@ -120,6 +121,16 @@ class QueryRecorder:
                       details=details)
 
 
+    def refused(self, kind: str, data: bytes, client: str, tcp: bool, reply: bytes | None) -> None:
+        """A message the front door would not resolve: its first bytes, escaped, for review."""
+        device_id, device_name = self.identify(client) if self.identify else ("", "")
+        self.bus.emit("dns.refused", action="block", reason=kind, device_id=device_id,
+                      device_name=device_name, device_ip=client, details={
+                          "proto": "tcp" if tcp else "udp", "bytes": len(data),
+                          "head_hex": data[:REFUSED_HEAD].hex(),
+                          "rcode": reply[3] & 0xF if reply else None})
+
+
 class DnsService:
     def __init__(self, config: DnsSection, judge: Callable[[], Judge], bus: EventBus,
                  registry: CollectorRegistry,
@@ -132,11 +143,12 @@ class DnsService:
               registry=registry).set_function(lambda: len(self.cache))
         self.forwarder = Forwarder(parse_servers(config.upstreams), config.upstream_timeout, registry)
         self.limiter = RateLimiter(config.rate_limit, config.rate_burst)
-        chain = build_chain(QueryRecorder(bus, registry, config.log_queries, observe, identify),
-                            judge, self.cache, self.forwarder,
+        recorder = QueryRecorder(bus, registry, config.log_queries, observe, identify)
+        chain = build_chain(recorder, judge, self.cache, self.forwarder,
                             Sinkhole(config.sinkhole, config.sinkhole_ttl),
                             (config.min_ttl, config.max_ttl, config.negative_max_ttl), self.aliases)
-        self.frontend = Frontend(chain, list(config.clients), config.refuse, self.limiter, registry)
+        self.frontend = Frontend(chain, list(config.clients), config.refuse, self.limiter, registry,
+                                 recorder.refused)
         self.server = DnsServer(self.frontend, config.listen, tcp_idle=config.tcp_idle_timeout,
                                 tcp_max=config.tcp_max_connections)
 

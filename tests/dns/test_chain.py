@@ -93,3 +93,26 @@ def test_isolate_resolves_only_the_allowlist_and_its_aliases(tmp_path):
     assert answer.verdict == "forwarded" and forwarder.asked == ["www.allowed.example"]
     answer, reply, _ = run(chain, "edge.cdn.example")
     assert answer.verdict == "forwarded" and str(reply.rr[0].rdata) == "198.51.100.80"
+
+
+def test_a_failing_link_gets_servfail_a_count_and_a_record():
+    """A bug on one query never leaves the client unanswered or the query unrecorded."""
+    import dnslib
+    from prometheus_client import CollectorRegistry
+
+    from appliance.dns import wire
+    from appliance.dns.chain import Recorder
+    from appliance.dns.ratelimit import RateLimiter
+    from appliance.dns.server import Frontend
+
+    class Broken:
+        def resolve(self, req):
+            raise RuntimeError("a bug")
+    refused = []
+    recorder = Recorder(lambda req, answer: None)
+    recorder.next = Broken()
+    frontend = Frontend(recorder, ["127.0.0.0/8"], "refused", RateLimiter(100, 100),
+                        CollectorRegistry(), lambda *a: refused.append(a))
+    reply = frontend.handle(dnslib.DNSRecord.question("x.example").pack(), "127.0.0.1", False)
+    assert reply[3] & 0xF == wire.SERVFAIL and frontend.errors._value.get() == 1
+    assert [r[0] for r in refused] == ["internal-error"]

@@ -6,6 +6,7 @@ allowed name resolves through the same resolver.
 import random
 import signal
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -307,3 +308,65 @@ def test_tcp_pipelining_idle_timeout_and_connection_cap(make_resolver):
     finally:
         for s in held:
             s.close()
+
+
+def _query(name: str, additional: bytes = b"", arcount: int = 0, trailing: bytes = b"") -> bytes:
+    header = struct.pack("!HHHHHH", 0x1234, 0x0100, 1, 0, 0, arcount)
+    qname = b"".join(bytes([len(label)]) + label.encode() for label in name.split(".")) + b"\0"
+    return header + qname + struct.pack("!HH", 1, 1) + additional + trailing
+
+
+OPT = b"\x00\x00\x29\x04\xd0\x00\x00\x00\x00\x00\x00"
+ODD_SHAPES = {                       # what only the dnslib path reads
+    "a trailing byte": lambda name: _query(name, trailing=b"\x00"),
+    "two OPTs": lambda name: _query(name, OPT + OPT, 2),
+    "an extra additional record": lambda name: _query(
+        name, OPT + b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04\xc0\x00\x02\x01", 2),
+}
+
+
+def _ask(port: int, data: bytes) -> bytes | None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(2)
+        s.sendto(data, ("127.0.0.1", port))
+        try:
+            return s.recv(4096)
+        except socket.timeout:
+            return None
+
+
+def test_odd_query_shapes_are_answered_and_recorded(resolver):
+    """The slow path answers what it reads, for blocked, cached and new names alike, and
+    each is a dns.query record; a plain query is the control."""
+    assert _ask(resolver.port, _query("mydjiflight.dji.com"))[3] & 0xF == 3       # control
+    resolver.dig(ALLOWED)                                                          # now cached
+    for shape, make in ODD_SHAPES.items():
+        for name, rcode in (("mydjiflight.dji.com", 3), (ALLOWED, 0), ("chain.allowed.example", 0)):
+            reply = _ask(resolver.port, make(name))
+            assert reply is not None, f"{shape}: {name}: no answer"
+            assert reply[:2] == b"\x12\x34" and reply[3] & 0xF == rcode, (shape, name, reply)
+    records = resolver.daemon.wait_for(lambda r: r["type"] == "dns.query" and
+                                       r.get("name") == "mydjiflight.dji.com", "records", timeout=5)
+    assert len(records) >= 1 + len(ODD_SHAPES)
+    # an OPT owned by a name other than the root is malformed (RFC 6891 6.1.2): FORMERR, recorded
+    odd = _query("mydjiflight.dji.com", b"\x03abc" + OPT[1:], 1)
+    assert _ask(resolver.port, odd)[3] & 0xF == 1
+    resolver.daemon.wait_for(lambda r: r["type"] == "dns.refused" and r["reason"] == "formerr"
+                             and r["details"]["head_hex"] == odd.hex(), "FORMERR record", timeout=5)
+
+
+def test_every_refused_message_leaves_a_record(resolver):
+    notimp = bytearray(_query(ALLOWED))
+    notimp[2] |= 0x10                                      # opcode 2 (STATUS)
+    refused = {"short": b"\x12\x34\x01", "response": dnslib.DNSRecord.question(ALLOWED).reply().pack(),
+               "formerr": bytes.fromhex("beef0100000100000000000003616263"),
+               "notimp": bytes(notimp)}
+    for data in refused.values():
+        _ask(resolver.port, data)
+    assert resolver.dig(ALLOWED).status == "NOERROR"       # the same client is still served
+    for kind, data in refused.items():
+        (record,) = resolver.daemon.wait_for(lambda r: r["type"] == "dns.refused" and
+                                             r["reason"] == kind, kind, timeout=5)[-1:]
+        assert record["action"] == "block" and record["device_ip"] == "127.0.0.1", record
+        assert record["details"]["head_hex"] == data[:128].hex(), record
+        assert record["details"]["rcode"] == {"formerr": 1, "notimp": 4}.get(kind), record
