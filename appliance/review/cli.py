@@ -201,9 +201,13 @@ def cmd_pcap(args: argparse.Namespace) -> int:
     import os
 
     from ..observe.evidence import extract
+    from ..evlog.chain import log_files
+    from .progress import bar, files_size
     f = Filter(args.since, args.until, args.device)
-    refs = [(p["file"], p["index"], p["sha256"]) for r in records(args.directory) if f.matches(r)
-            for p in [(r.get("details") or {}).get("pcap")] if p]
+    total = files_size([os.path.join(args.directory, n) for n in log_files(args.directory)])
+    with bar(total, "pcap") as progress:
+        refs = [(p["file"], p["index"], p["sha256"]) for r in records(args.directory, progress)
+                if f.matches(r) for p in [(r.get("details") or {}).get("pcap")] if p]
     report = extract(refs, args.pcap_dir or os.path.join(args.directory, "pcap"), args.out)
     for item in report["missing"]:
         print(f"missing: {item} (pruned, or the file was removed)", file=sys.stderr)
@@ -214,10 +218,16 @@ def cmd_pcap(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    import os
     from ..config import load_config
-    from .export import ExportError, export
+    from .export import ExportError, export, period_files
+    from .progress import bar, files_size
+    config = load_config(args.config)
+    names = period_files(config.log.directory, args.since, args.until)
+    total = files_size([os.path.join(config.log.directory, n) for n in names])
     try:
-        manifest = export(load_config(args.config), args.since, args.until, args.out)
+        with bar(total, "export") as progress:
+            manifest = export(config, args.since, args.until, args.out, progress)
     except ExportError as e:
         print(f"export: {e}", file=sys.stderr)
         return 1
@@ -251,7 +261,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .report import SHOWN_PER_KIND, VERDICTS, gather_source, render, reservations_text, to_pdf
     total = 0 if os.path.isfile(args.source) else files_size(
         [os.path.join(args.source, n) for n in log_files(args.source)])
-    with bar(total, "verify") as progress:
+    with bar(2 * total, "report") as progress:       # verified, then read
         facts = gather_source(args.source, _keyring(args), args.since, args.until, args.station,
                               progress=progress)
     lists = [*facts.reservations.values(), [*facts.integrity.get("problems", []),

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import fnmatch
-import json
 import os
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
+
+import orjson
 
 from ..events.clock import parse_rfc3339
 from ..evlog import chain
@@ -44,16 +45,20 @@ def device_label(r: dict[str, Any]) -> str:
     return r.get("device_name") or r.get("device_id") or r.get("device_ip") or ""
 
 
-def records(directory: str) -> Iterator[dict[str, Any]]:
-    """Every readable record in chain order (use `review verify` for integrity)."""
+def records(directory: str, progress: Callable[[int], object] | None = None) -> Iterator[dict[str, Any]]:
+    """Every readable record in chain order (use `review verify` for integrity).
+    `progress(bytes)` after each file."""
     for name in chain.log_files(directory):
-        for _, raw, terminated in chain.read_lines(os.path.join(directory, name)):
+        path = os.path.join(directory, name)
+        for _, raw, terminated in chain.read_lines(path):
             if not terminated:
                 break
             try:
-                yield json.loads(raw)
+                yield orjson.loads(raw)
             except ValueError:
                 continue
+        if progress is not None:
+            progress(os.path.getsize(path))
 
 
 def summarize(rows: Iterable[dict[str, Any]], by: str) -> list[dict[str, Any]]:

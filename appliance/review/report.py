@@ -82,7 +82,8 @@ def gather_source(source: str, keyring=None, since: float | None = None,
         now = datetime.datetime.now().timestamp()
         since = since if since is not None else period[0] or first or now
         until = until if until is not None else period[1] or (last + 1e-6 if last else now)
-        return gather(records(directory), station, since, until, _integrity(log, bundle_report))
+        return gather(records(directory, progress), station, since, until,
+                      _integrity(log, bundle_report))
 
 
 def _integrity(log, bundle_report=None) -> dict:
