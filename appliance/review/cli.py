@@ -44,6 +44,8 @@ def add_review_parser(sub: argparse._SubParsersAction, with_config) -> None:
     p.add_argument("--summary", choices=("vendor", "device", "hour", "type"),
                    help="counts per vendor, device, hour or type instead of events")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing records as they are "
+                   "written, across rotations (from --from if given, else from now); Ctrl-C stops")
     p.set_defaults(func=cmd_show)
     p = rsub.add_parser("verify", help="check the hash chain and signed checkpoints",
                         description="Verify a log directory. VERIFIED (exit 0): every record is "
@@ -141,6 +143,18 @@ def _keyring(args: argparse.Namespace) -> signing.Keyring | None:
 
 def cmd_show(args: argparse.Namespace) -> int:
     f = Filter(args.since, args.until, args.device, args.vendor, args.action, args.type, args.name)
+    if args.follow:
+        if args.summary:
+            print("review show: --follow lists records; it cannot summarize", file=sys.stderr)
+            return 2
+        from .follow import follow
+        from .output import write_live
+        try:
+            write_live((r for r in follow(args.directory, from_start=args.since is not None)
+                        if f.matches(r)), args.format, sys.stdout)
+        except (KeyboardInterrupt, BrokenPipeError):
+            pass
+        return 0
     rows = (r for r in records(args.directory) if f.matches(r))
     if args.summary:
         write(summarize(rows, args.summary), args.format, sys.stdout)

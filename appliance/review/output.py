@@ -16,6 +16,28 @@ def event_row(r: dict[str, Any]) -> dict[str, Any]:
             "vendor": r.get("vendor", ""), "reason": r.get("reason", "")}
 
 
+FOLLOW_WIDTHS = {"time": 27, "device": 22, "type": 18, "action": 8, "name": 40, "vendor": 12}
+
+
+def write_live(rows: Iterable[dict[str, Any]], fmt: str, out: IO[str]) -> None:
+    """One line per record as it comes (fixed widths: the rows to come are unknown)."""
+    if fmt == "csv":
+        w = csv.DictWriter(out, fieldnames=EVENT_COLUMNS, lineterminator="\n")
+        w.writeheader()
+    elif fmt == "table":
+        out.write("  ".join(c.upper().ljust(FOLLOW_WIDTHS.get(c, 0)) for c in EVENT_COLUMNS).rstrip() + "\n")
+    out.flush()
+    for r in rows:
+        if fmt == "json":
+            out.write(json.dumps(r, ensure_ascii=False) + "\n")
+        elif fmt == "csv":
+            w.writerow(event_row(r))
+        else:
+            row = event_row(r)
+            out.write("  ".join(str(row[c]).ljust(FOLLOW_WIDTHS.get(c, 0)) for c in EVENT_COLUMNS).rstrip() + "\n")
+        out.flush()
+
+
 def write(rows: Iterable[dict[str, Any]], fmt: str, out: IO[str],
           columns: tuple[str, ...] | None = None) -> int:
     rows = list(rows)
