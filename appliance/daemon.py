@@ -118,7 +118,8 @@ class Appliance:
         self.firewall = FirewallService(self.holder.policy, self.bus, self.registry,
                                         lambda q: (forwarder or self.dns.forwarder).resolve(q))
         self.observation = Observation(config, self.bus, self.registry, lambda: self.holder.judge,
-                                       self.holder.policy.inventory, set(), self.firewall.counters)
+                                       self.holder.policy.inventory, set(),
+                                       self.firewall.counted_by_this_run)
         self.dhcp = DhcpService(config, self.bus, self.registry)
 
     async def _check_links(self) -> None:

@@ -71,6 +71,7 @@ class LogWriter:
         os.makedirs(self.directory, mode=0o750, exist_ok=True)
         self._lock()
         torn: dict[str, Any] | None = None
+        last: dict[str, Any] | None = None
         files = chain.log_files(self.directory)
         if files:   # name the next file after the newest one, whatever state it is in
             newest = chain.FILE_RE.match(files[-1])
@@ -82,15 +83,33 @@ class LogWriter:
             if good_size != actual and name == files[-1]:
                 torn = {"file": name, "offset": good_size, "bytes": actual - good_size}
             if record is not None:
+                last = record
                 self.n, self.head = record["n"], chain.line_hash(line)
                 if torn is None and name == files[-1] and self._size_ok(actual):
                     self._open_file(name)
                 break
         with open(os.path.join(self.directory, "pubkey.pem"), "wb") as f:
             f.write(signing.public_pem(self.key.public_key()))
+        opening = []
         if torn:   # the fragment stays where it is, as found; the chain says so
-            self.write([self.own_event("log.torn_tail", action="error", reason="torn-write",
-                                         details=torn)])
+            opening.append(self.own_event("log.torn_tail", action="error", reason="torn-write",
+                                          details=torn))
+        if last is not None:
+            opening += self._unclean_stop(last)
+        if opening:
+            self.write(opening)
+
+    def _unclean_stop(self, last: dict[str, Any]) -> list[Event]:
+        """Every writer that stops cleanly signs a `shutdown` checkpoint of its last record:
+        a log whose last record has none was left by a crash, a kill or a power loss."""
+        cp = _last_checkpoint(os.path.join(self.directory, chain.CHECKPOINTS))
+        if cp.get("reason") == "shutdown" and cp.get("n") == last["n"]:
+            return []
+        return [self.own_event("appliance.unclean_stop", action="error", reason="no-clean-stop",
+                               details={"last_n": last["n"], "last_type": last.get("type"),
+                                        "last_time": last.get("time"),
+                                        "last_checkpoint": {k: cp.get(k) for k in
+                                                            ("n", "reason", "time")}})]
 
     def _lock(self) -> None:
         """One writer per chain: a second one would fork it."""
@@ -265,6 +284,17 @@ class LogWriter:
         if self._lock_fd >= 0:
             os.close(self._lock_fd)
             self._lock_fd = -1
+
+
+def _last_checkpoint(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            end = f.seek(0, os.SEEK_END)
+            f.seek(max(0, end - 4096))
+            lines = f.read().splitlines()
+        return json.loads(lines[-1]) if lines else {}
+    except (OSError, ValueError):
+        return {}
 
 
 def _day_minus(day: str, days: int) -> str:

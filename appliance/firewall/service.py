@@ -18,6 +18,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from ..atomic import atomic_write
 from ..events.bus import EventBus
+from ..events.clock import rfc3339
 from ..policy import Policy
 from ..policy.allow import AllowNames
 from .learn import Learner
@@ -27,7 +28,9 @@ from .render import DROP_REASONS, LOG_REASONS, render
 
 log = logging.getLogger("gcsguard.firewall")
 APPLIED = "applied-policy.json"
+COUNTED = "counted.json"  # the kernel counters as last seen: what a restart has already counted
 SAVE_EVERY = 1.0          # seconds: `lists ip` reads the saved provenance
+COUNTED_EVERY = 5.0       # seconds between snapshots of the kernel counters
 PRUNE_EVERY = 3600.0
 
 
@@ -53,7 +56,8 @@ class FirewallService:
         registry.register(_Collector(self))
         self._dirty = False
         self.sha256 = ""
-        self._carry: dict[str, tuple[int, int]] = {}
+        self._carry: dict[str, tuple[int, int]] = {}       # what this run's earlier tables counted
+        self._while_down: dict[str, tuple[int, int]] = {}  # what the table counted with no daemon
 
     @property
     def table(self) -> str:
@@ -69,10 +73,43 @@ class FirewallService:
             os.replace(self.state_path, damaged)
             self.bus.emit("firewall.state_damaged", action="error", reason="unreadable",
                           details={"error": str(e), "kept_as": damaged})
+        in_force, seen = self._kernel_counters(), self._load_counted()
         self.apply(self.policy)
-        # What an earlier daemon's table counted is not this process's: its packet log
-        # count starts at 0, and so do the exported counters (a restart, to Prometheus).
+        # What the table in force counted before this run, less what the last run already
+        # saw, was counted with no daemon running (after a crash, or between stop and
+        # start): carried into the exported counters, never reset, and recorded.
         self._carry.clear()
+        self._while_down = self._counted_while_down(in_force, *seen)
+
+    def _load_counted(self) -> tuple[dict, float | None]:
+        try:
+            with open(os.path.join(self.policy.config.appliance.state_dir, COUNTED)) as f:
+                saved = json.load(f)
+            return dict(saved["counters"]), float(saved["time"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return {}, None
+
+    def _counted_while_down(self, in_force: dict[str, tuple[int, int]], seen: dict,
+                            since: float | None) -> dict[str, tuple[int, int]]:
+        down = {}
+        for name, (packets, octets) in in_force.items():
+            p, o = seen.get(name, (0, 0))
+            if packets < p:                       # another table since the snapshot: all of it
+                p, o = 0, 0
+            if packets - p:
+                down[name] = (packets - p, octets - o)
+        if down:
+            self.bus.emit("firewall.counted_while_down", action="block", reason="no-daemon",
+                          details={"since": rfc3339(since) if since else None, "packets": sum(p for p, _ in down.values()),
+                                   "by_reason": {k: v[0] for k, v in sorted(down.items())}})
+        return down
+
+    def save_counted(self) -> None:
+        """Snapshot the kernel counters, so the next start knows what was counted after it."""
+        counters = self._kernel_counters()
+        if counters:
+            atomic_write(os.path.join(self.policy.config.appliance.state_dir, COUNTED),
+                         json.dumps({"time": time.time(), "counters": counters}))
 
     def check(self, policy: Policy) -> str:
         text = ruleset_text(policy, self.store)
@@ -98,6 +135,7 @@ class FirewallService:
         self.store.shared_policy = policy.config.firewall.shared_addresses
         self.learner.set_policy(policy.lists, policy.allows)
         self._save_ruleset(text)
+        self.save_counted()                # a new table: its counters start again from 0
         self.bus.emit("firewall.applied", reason="load", details={
             "mode": policy.config.firewall.mode, "sha256": self.sha256,
             "table": self.table, "ipv6": policy.config.network.ipv6})
@@ -145,9 +183,12 @@ class FirewallService:
 
     async def maintain(self) -> None:
         """Save the store when it changed; prune addresses no name produces any more."""
-        last_prune = time.monotonic()
+        last_prune = last_counted = time.monotonic()
         while True:
             await asyncio.sleep(SAVE_EVERY)
+            if time.monotonic() - last_counted > COUNTED_EVERY:
+                last_counted = time.monotonic()
+                await asyncio.to_thread(self.save_counted)
             if time.monotonic() - last_prune > PRUNE_EVERY:
                 last_prune = time.monotonic()
                 self.prune(time.time())
@@ -169,10 +210,13 @@ class FirewallService:
 
     def counters(self) -> dict[str, tuple[int, int]]:
         """Named counters of our table, reason -> (packets, bytes), monotonic across reloads
-        (what earlier tables counted is carried over)."""
-        now = self._kernel_counters()
-        return {name: (p + self._carry.get(name, (0, 0))[0], o + self._carry.get(name, (0, 0))[1])
-                for name, (p, o) in now.items()}
+        and restarts (what earlier tables counted, and the table counted while no daemon
+        ran, is carried over)."""
+        return _plus(self.counted_by_this_run(), self._while_down)
+
+    def counted_by_this_run(self) -> dict[str, tuple[int, int]]:
+        """What this run's tables counted: what the packet log of this run accounts for."""
+        return _plus(self._kernel_counters(), self._carry)
 
     def _kernel_counters(self) -> dict[str, tuple[int, int]]:
         try:
@@ -188,6 +232,12 @@ class FirewallService:
 
     def save(self) -> None:
         self.store.save(self.state_path)
+        self.save_counted()
+
+
+def _plus(a: dict[str, tuple[int, int]], b: dict[str, tuple[int, int]]) -> dict[str, tuple[int, int]]:
+    return {name: (p + b.get(name, (0, 0))[0], o + b.get(name, (0, 0))[1])
+            for name, (p, o) in a.items()}
 
 
 class _Collector:

@@ -121,6 +121,41 @@ def test_kill_9_leaves_every_vendor_attempt_blocked_until_firewall_open(lab):
     assert not [h for h in lab.hits(after=again) if h["addr"] == VENDOR]
 
 
+def _dot_burst(lab, count: int) -> None:
+    """`count` DNS-over-TLS datagrams from a controller: each one dropped as `dot`."""
+    burst = ("import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+             f"for i in range({count}):\n    s.sendto(b'x', ('198.51.100.53', 853))\n")
+    assert lab.run("ctl", sys.executable, "-c", burst).returncode == 0
+
+
+def test_drops_made_with_no_daemon_are_counted_and_a_kill_is_recorded(lab):
+    """Stopped cleanly, then killed: each time the table's drops while no daemon ran are
+    carried into the counters and recorded; only the kill is an unclean stop."""
+    assert lab.reload(mode="vendor-block")
+    try:
+        for how, count in ((signal.SIGTERM, 200), (signal.SIGKILL, 300)):
+            first = lab.events()[-1]["n"]
+            os.kill(lab.state.pids["appliance"], how)
+            lab.appliance.wait(timeout=30)
+            _dot_burst(lab, count)
+            lab.start_appliance()
+            new = lab.events(after=first)
+            unclean = [e for e in new if e["type"] == "appliance.unclean_stop"]
+            down = [e for e in new if e["type"] == "firewall.counted_while_down"]
+            assert len(down) == 1 and down[0]["details"]["by_reason"] == {"dot": count}, down
+            assert lab.metric("gcsguard_firewall_packets_total", reason="dot") >= count
+            if how == signal.SIGTERM:
+                assert not unclean, unclean
+            else:
+                (record,) = unclean
+                assert record["details"]["last_n"] == record["n"] - 1, record
+                checkpoint = record["details"]["last_checkpoint"]
+                assert checkpoint["reason"] != "shutdown" or checkpoint["n"] < record["n"] - 1
+    finally:
+        if lab.appliance.poll() is not None:
+            lab.start_appliance()
+
+
 def test_a_ruleset_nft_refuses_keeps_the_old_rules(lab):
     assert lab.reload(mode="isolate", allow=["www.allowed.example tcp/80,443"])
     before = lab.run("appl", "nft", "list", "table", "inet", "gcsguard").stdout
