@@ -8,7 +8,10 @@ twice: in the `gcsguard_events_dropped_total{sink}` counter and in a periodic
 so the counters stay the source of truth).
 
 Sinks have one shape (`Sink`): the bus runs each in its own task (`start`), handing it
-batches of events in order, and at `close` lets it drain its queue and close.
+batches of events in order, and at `close` lets it drain its queue and close. Each task
+is supervised: a sink that fails on a batch goes on with the next; a task that dies
+(an exception outside a batch, or cancelled from outside) is restarted after a short
+backoff, counted and recorded, and its queue waits for it meanwhile.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from .event import Event
 
 BATCH = 512
 FAILED_EVERY = 10.0       # seconds between sink.failed records of one sink
+RESTART_BACKOFF = (0.1, 5.0)   # seconds before a dead sink task runs again: first, at most
 log = logging.getLogger("gcsguard.bus")
 
 
@@ -47,6 +51,8 @@ class EventBus:
         self._sinks: dict[str, Sink] = {}
         self._closing: asyncio.Event | None = None
         self._tasks: list[asyncio.Task] = []
+        self._current: dict[str, asyncio.Task] = {}   # sink -> the task its supervisor runs
+        self._held: dict[str, list[Event]] = {}       # taken from a queue by a task that died
         self._failed: dict[str, tuple[float, int]] = {}  # sink -> (last record, failures since)
         self._seq = 0
         self._dropped: dict[str, int] = {}          # since the last summary
@@ -62,6 +68,14 @@ class EventBus:
         self._failures = Counter("gcsguard_sink_failures_total",
                                  "Batches a sink failed to handle (its events are counted dropped; "
                                  "the sink goes on)", ["sink"], registry=registry)
+        self._restarts = Counter("gcsguard_sink_restarts_total",
+                                 "Times a sink's task died and was started again", ["sink"],
+                                 registry=registry)
+        self._running = Gauge("gcsguard_sink_running", "1 while a sink's task runs, 0 while it is "
+                              "dead (before its restart) or closed", ["sink"], registry=registry)
+        self._progress = Gauge("gcsguard_sink_last_progress_timestamp_seconds",
+                               "Unix time a sink last handled a batch or an idle pass: stale while "
+                               "it hangs (a dead disk)", ["sink"], registry=registry)
 
     def add_sink(self, name: str, sink: Sink, capacity: int) -> "asyncio.Queue[Event]":
         """Register `sink` behind a queue of `capacity` (returned, for inspection)."""
@@ -70,15 +84,50 @@ class EventBus:
         self._dropped[name] = 0
         self._drops.labels(name)
         self._failures.labels(name)
+        self._restarts.labels(name)
+        self._running.labels(name)
+        self._progress.labels(name).set(time.time())
         self._depth.labels(name).set_function(queue.qsize)
         self._capacity.labels(name).set(capacity)
         return queue
 
     def start(self) -> list[asyncio.Task]:
-        """One task per sink, named after it."""
+        """One supervised task per sink, named after it."""
         self._closing = asyncio.Event()
-        self._tasks = [asyncio.create_task(self._run(name), name=name) for name in self._sinks]
+        self._tasks = [asyncio.create_task(self._supervise(name), name=name) for name in self._sinks]
         return list(self._tasks)
+
+    def task(self, name: str) -> asyncio.Task | None:
+        """The running task of a sink (what the supervisor restarts)."""
+        return self._current.get(name)
+
+    async def _supervise(self, name: str) -> None:
+        """Run the sink's task until the bus closes; whatever ends it sooner, run it again.
+        `asyncio.wait` (not `await`) tells the task's death from this one's cancellation."""
+        backoff = RESTART_BACKOFF[0]
+        while True:
+            task = self._current[name] = asyncio.create_task(self._run(name), name=f"{name}-run")
+            self._running.labels(name).set(1)
+            try:
+                await asyncio.wait({task})
+            except asyncio.CancelledError:
+                task.cancel()
+                raise
+            finally:
+                self._running.labels(name).set(0)
+            if not task.cancelled() and task.exception() is None:
+                return                                # closed: drained and closed
+            if self._closing.is_set():                # failed while closing: nothing to restart for
+                log.error("sink %s failed while closing: %r", name,
+                          "cancelled" if task.cancelled() else task.exception())
+                return
+            why = "cancelled" if task.cancelled() else repr(task.exception())[:500]
+            self._restarts.labels(name).inc()
+            log.error("sink %s stopped (%s); restarting in %.1f s", name, why, backoff)
+            self.emit("sink.restarted", action="error", reason=name, details={
+                "error": why, "queued": self._queues[name].qsize(), "backoff_s": backoff})
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, RESTART_BACKOFF[1])
 
     async def close(self) -> None:
         """Every sink drains what is queued for it, then closes (at shutdown)."""
@@ -88,38 +137,59 @@ class EventBus:
 
     async def _run(self, name: str) -> None:
         """Closing is a flag, not task cancellation: a sink may be in the middle of a write
-        in a thread, and the last events must reach it."""
+        in a thread, and the last events must reach it. Only a task that saw the flag
+        drains and closes the sink: one that dies leaves both to its restart."""
         queue, sink = self._queues[name], self._sinks[name]
         idle_after, gather = getattr(sink, "idle_after", None), getattr(sink, "gather", 0.0)
+        progress = self._progress.labels(name)
         closing = asyncio.create_task(self._closing.wait())
+        get: asyncio.Future | None = None
         try:
             while not closing.done():
-                if queue.empty():
+                if self._held.get(name):            # taken by a task that died before handling it
+                    first = self._held[name].pop(0)
+                elif queue.empty():
                     get = asyncio.ensure_future(queue.get())
                     await asyncio.wait({get, closing}, timeout=idle_after,
                                        return_when=asyncio.FIRST_COMPLETED)
                     if not get.done():
                         get.cancel()                # Queue.get gives nothing up when cancelled
+                        get = None
                         if not closing.done():
                             await sink.idle()
+                            progress.set(time.time())
                         continue
-                    first = get.result()
+                    first, get = get.result(), None
                 else:
                     first = queue.get_nowait()      # busy: no task per event
                 if gather and queue.qsize() < BATCH and not closing.done():
                     await asyncio.sleep(gather)
                 await self._handle(name, sink, _batch(queue, first))
+                progress.set(time.time())
         finally:
             closing.cancel()
-            while not queue.empty():
-                await self._handle(name, sink, _batch(queue, queue.get_nowait()))
-            await sink.close()
+            if get is not None:                     # dying while waiting: the wait must not
+                if get.done() and not get.cancelled():   # take the next event with it
+                    self._held.setdefault(name, []).append(get.result())
+                else:
+                    get.cancel()
+        for event in self._held.pop(name, []):
+            await self._handle(name, sink, [event])
+        while not queue.empty():
+            await self._handle(name, sink, _batch(queue, queue.get_nowait()))
+        await sink.close()
+        if self._dropped[name]:       # the log cannot say it any more: the journal does
+            log.error("sink %s: %d events lost at shutdown", name, self._dropped[name])
 
     async def _handle(self, name: str, sink: Sink, batch: list[Event]) -> None:
         """A sink that fails on a batch goes on with the next one (supervised, not left
         dead): the failure is counted, the batch counted as dropped, and both recorded."""
         try:
             await sink.handle(batch)
+        except asyncio.CancelledError:          # killed mid-batch: whatever it did not finish is lost
+            self._dropped[name] += len(batch)
+            self._drops.labels(name).inc(len(batch))
+            raise
         except Exception as e:
             self._failures.labels(name).inc()
             self._dropped[name] += len(batch)

@@ -37,6 +37,16 @@ window = 5
 cooldown = 5
 severity = "critical"
 summary = "isolation check {reason} failed"
+
+[[rule]]
+name = "evidence-at-risk"
+match = {type = ["sink.restarted", "sink.failed", "log.loss", "log.rejected", "appliance.unclean_stop"]}
+group_by = ["type"]
+threshold = 1
+window = 5
+cooldown = 5
+severity = "critical"
+summary = "evidence at risk: {type} ({reason})"
 """
 
 

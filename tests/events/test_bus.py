@@ -98,3 +98,44 @@ def test_a_sink_failing_on_every_batch_does_not_feed_itself(clock, registry):
 
     assert asyncio.run(run()) == 6                   # 5 events and one sink.failed, no storm
     assert registry.get_sample_value("gcsguard_sink_failures_total", {"sink": "log"}) >= 5
+
+
+def test_a_dead_sink_task_is_restarted_counted_and_recorded(clock, registry):
+    """Killed from outside, then dying in its idle pass: each time the sink runs again, its
+    queue kept what came meanwhile, and the other sinks (and it) get a sink.restarted."""
+    class DiesWhenIdle(CollectingSink):
+        idle_after, deaths = 0.02, 0
+
+        async def idle(self):
+            if self.deaths == 0:
+                self.deaths += 1
+                raise OSError("fsync: input/output error")
+
+    async def run():
+        bus = EventBus(clock, registry)
+        log, other = CollectingSink(), DiesWhenIdle()
+        bus.add_sink("log", log, 100)
+        bus.add_sink("alerts", other, 100)
+        bus.start()
+        bus.emit("before")
+        await asyncio.sleep(0.05)
+        killed = bus.task("log")
+        killed.cancel()                                  # a killed writer task
+        await asyncio.sleep(0)
+        bus.emit("meanwhile")
+        await asyncio.sleep(0.4)                         # backoffs: 0.1 s each
+        running = registry.get_sample_value("gcsguard_sink_running", {"sink": "log"})
+        assert bus.task("log") is not killed and not bus.task("log").done()
+        bus.emit("after")
+        await bus.close()
+        return [e.type for e in log.events], [e for e in other.events], running, log.closed
+
+    log, other, running, closed = asyncio.run(run())
+    assert log[0] == "before" and log[-1] == "after" and "meanwhile" in log and closed
+    restarts = [e for e in other if e.type == "sink.restarted"]
+    assert sorted(e.reason for e in restarts) == ["alerts", "log"], restarts
+    assert {e.details["error"] for e in restarts} == {"cancelled", "OSError('fsync: input/output error')"}
+    assert running == 1
+    for sink in ("log", "alerts"):
+        assert registry.get_sample_value("gcsguard_sink_restarts_total", {"sink": sink}) == 1
+    assert registry.get_sample_value("gcsguard_sink_running", {"sink": "log"}) == 0   # closed
