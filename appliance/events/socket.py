@@ -143,7 +143,9 @@ class EventSender:
         self._sock.settimeout(timeout or 0.0)
 
     def send(self, event: Event) -> bool:
-        data = event.to_json().encode()
+        # Text a sender took from a client may hold lone surrogates (undecodable bytes):
+        # escaped, never a failed send (the daemon's schema check refuses nothing for it).
+        data = event.to_json().encode("utf-8", "backslashreplace")
         try:
             self._sock.sendto(data, self.path)
         except OSError:   # daemon down (ENOENT/ECONNREFUSED) or busy (EAGAIN, timeout)

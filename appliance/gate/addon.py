@@ -188,12 +188,13 @@ class EgressGuard:
         if not decision.block and request.authority and request.authority != host:
             decision = self.gate.http(request.authority, request.path, address, port)  # absolute-form
         self.decisions[flow.client_conn.id] = decision
-        self._decided("http.decision", decision, flow.client_conn, flow.server_conn, {
-            "method": request.method[:16], "path": request.path[:200], "host": host[:255]})
-        if decision.block:
+        if decision.block:                      # enforced first: recording can never undo it
             flow.response = http.Response.make(
-                403, f"blocked by gcsguard: {decision.reason} {decision.name}\n".encode(),
+                403, f"blocked by gcsguard: {decision.reason} {escaped(decision.name)}\n".encode(),
                 {"Content-Type": "text/plain"})
+        self._decided("http.decision", decision, flow.client_conn, flow.server_conn, {
+            "method": escaped(request.method[:16]), "path": escaped(request.path[:200]),
+            "host": escaped(host[:255])})
 
     def client_disconnected(self, client) -> None:
         waited = self.waiting.pop(client.id, None)
@@ -211,7 +212,7 @@ class EgressGuard:
         peer = client.peername or ("", 0)
         action = "block" if decision.block else "log" if decision.action == "audit" else "allow"
         self._emit(type, action, decision.reason,
-                   device_ip=peer[0], name=decision.name[:255], vendor=decision.vendor,
+                   device_ip=peer[0], name=escaped(decision.name[:255]), vendor=decision.vendor,
                    category=decision.category,
                    details={**details, "dst": address, "dport": port, "sport": peer[1],
                             "layer": type.split(".")[0]})
@@ -221,10 +222,25 @@ class EgressGuard:
             return
         event = Event(type=type, stamp=self.clock.stamp(), action=action, reason=reason,
                       source="gate", **fields)
-        if not self.sender.send(event) and self.sender.unsent % 1000 == 1:
+        try:
+            sent = self.sender.send(event)
+        except Exception:                       # a record lost, never a decision undone
+            self.sender.unsent += 1
+            log.exception("recording a %s failed", type)
+            return
+        if not sent and self.sender.unsent % 1000 == 1:
             log.warning("daemon unreachable: %d gate events not sent (enforcement goes on)",
                         self.sender.unsent)
 
+
+
+def escaped(text: str) -> str:
+    """Text mitmproxy decoded from a client's bytes (undecodable ones as lone surrogates),
+    with those bytes written as \\xNN: readable in the log, and encodable."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _close(client) -> None:

@@ -172,6 +172,11 @@ class Judge:
         if asked is not None:
             listed = self.lists.check_name(asked).block if asked else None
             return Verdict("block", "httpdns-request", listed, asked)
+        if not _host_text(host):               # undecodable bytes or controls in Host
+            by_address = self.address(address)
+            if self.mode == "audit":
+                return by_address or Verdict("allow", "no-host", None, host)
+            return Verdict("block", "bad-host", by_address.match if by_address else None, host)
         return self._shown(host_of(host).rstrip("."), address, port,
                            ("host-list", "host-allowed", "no-host"))
 
@@ -187,6 +192,12 @@ class Judge:
         if decided.reason in ("unlisted", "allowlisted"):
             return decided._replace(reason=allowed if name else nameless)
         return decided._replace(name=decided.name or name)
+
+
+def _host_text(host: str) -> bool:
+    """A Host header that is text: no control characters or spaces, and no byte that was
+    not UTF-8 (mitmproxy hands those over as lone surrogates)."""
+    return host.isprintable() and " " not in host          # a lone surrogate is not printable
 
 
 def _contains(network, address: str) -> bool:

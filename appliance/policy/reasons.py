@@ -49,7 +49,7 @@ UNKNOWN_PREFIX = RulesetReason("unknown", True, "egress.blocked", "block")
 JUDGE = frozenset({
     # refused or audited
     "name-list", "cname-list", "address-list", "sni-list", "host-list", "vendor-address",
-    "bypass-address", "httpdns-request", "not-allowed", "bad-sni", "hello-incomplete",
+    "bypass-address", "httpdns-request", "not-allowed", "bad-sni", "bad-host", "hello-incomplete",
     "audit-vendor", "no-policy",
     # let through
     "unlisted", "allowlisted", "sni-allowed", "host-allowed", "no-sni", "no-host",

@@ -262,3 +262,35 @@ def test_a_clienthello_that_never_completes_is_closed_and_recorded(lab):
     assert wait_for(lambda: [(e["action"], e["reason"]) for e in decision(lab, after, "tls.decision")]
                     == [("block", "hello-incomplete")])
     assert not [h for h in lab.hits(after=start, hellos=True) if h["addr"] == UNNAMED]
+
+
+RAW_HTTP = r"""
+import socket, sys
+sock = socket.create_connection((sys.argv[1], 80), timeout=5)
+sock.sendall(bytes.fromhex(sys.argv[2]))
+data = b""
+while chunk := sock.recv(4096):
+    data += chunk
+print(data.split(b"\r\n")[0].decode())
+"""
+
+
+def test_undecodable_requests_are_decided_enforced_and_recorded_escaped(lab):
+    """Bytes that are not UTF-8 in the path or the Host: refused where the policy says so
+    (the 403 comes before the record, so recording cannot undo it), and each decision is
+    recorded with the bytes escaped. An allowed host with such a path is the control."""
+    assert lab.reload(mode="vendor-block")
+    after, start = max(e["n"] for e in lab.events()), time.time()
+    cases = [(b"/ok\xff", b"www.allowed.example", "200", "allow", "host-allowed"),
+             (b"/\xff\xfe", b"mydjiflight.dji.com", "403", "block", "host-list"),
+             (b"/", b"mydji\xffflight.dji.com", "403", "block", "bad-host")]
+    for path, host, status, _, _ in cases:
+        request = b"GET " + path + b" HTTP/1.1\r\nHost: " + host + b"\r\nConnection: close\r\n\r\n"
+        out = lab.run("ctl", sys.executable, "-c", RAW_HTTP, UNNAMED, request.hex()).stdout
+        assert out.split()[1] == status, (path, host, out)
+    assert wait_for(lambda: len(decision(lab, after, "http.decision")) == 3)
+    records = decision(lab, after, "http.decision")
+    assert [(e["action"], e["reason"]) for e in records] == [c[3:] for c in cases]
+    assert [e["details"]["path"] for e in records] == ["/ok\\xff", "/\\xff\\xfe", "/"]
+    assert records[2]["details"]["host"] == "mydji\\xffflight.dji.com"
+    assert len([h for h in lab.hits(after=start) if h["addr"] == UNNAMED]) == 1   # the control only

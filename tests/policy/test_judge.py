@@ -39,6 +39,15 @@ def test_a_bad_sni_is_refused_except_in_audit(tmp_path):
     assert not by_address.block
 
 
+def test_a_host_that_is_not_text_is_refused_except_in_audit(tmp_path):
+    for host in ("mydji\udcffflight.dji.com", "a b.example", "x\x00.example"):
+        refused = gate(tmp_path).http(host, "/", "198.51.100.80", 80)
+        assert (refused.block, refused.reason) == (True, "bad-host"), host
+    assert not gate(tmp_path).http("www.allowed.example", "/", "198.51.100.80", 80).block  # control
+    assert not gate(tmp_path, "audit").http("x\udcff", "/", "198.51.100.80", 80).block
+    assert gate(tmp_path, "audit").http("x\udcff", "/", "198.51.100.10", 80).block is False  # audited
+
+
 def test_isolate_allows_only_the_allowlist_by_name_or_address_and_port(tmp_path):
     g = gate(tmp_path, "isolate", ["www.allowed.example tcp/443", "198.51.100.250 tcp/80"])
     assert not g.tls("www.allowed.example", "198.51.100.80", 443).block
