@@ -83,6 +83,16 @@ def test_lists_test_gives_no_verdict_on_lists_that_did_not_load(write_config, tm
     assert main(["lists", "test", "-c", write_config(), "mydjiflight.dji.com"]) == 0   # control
 
 
+def test_every_command_answering_from_lists_refuses_when_one_did_not_load(write_config, tmp_path,
+                                                                          capsys):
+    for command in (["lists", "ip", "198.51.100.10"], ["firewall", "show"]):
+        assert main([*command, "-c", write_config(block=[str(tmp_path / "no-such-dir")])]) == 2
+        err = capsys.readouterr().err
+        assert "cannot say: not every list loaded" in err and "no-such-dir" in err, command
+        assert main([*command, "-c", write_config()]) in (0, 1), command        # control
+        capsys.readouterr()
+
+
 def test_the_resolver_alone_needs_no_network_role_and_loads_no_rules(tmp_path, scratch_netns):
     """`gcsguard dns` with the ruleset on in its config (the default), in an empty namespace:
     it answers, and the namespace has no ruleset (it refused to start for want of lan0)."""

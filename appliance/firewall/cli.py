@@ -12,6 +12,7 @@ from ..events.event import Event
 from ..evlog.record import record
 from .learned import LearnedAddresses, store_path
 from .nft import NftError
+from ..policy.cli import refuse_unloaded
 
 
 def add_firewall_parser(sub, with_config) -> None:
@@ -85,6 +86,8 @@ def cmd_open(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     policy, store = _policy_and_store(args.config)
+    if refuse_unloaded(policy):
+        return 2
     from .service import ruleset_text
     sys.stdout.write(ruleset_text(policy, store))
     return 0
@@ -94,6 +97,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     from .nft import Nft
     from .service import ruleset_text
     policy, store = _policy_and_store(args.config)
+    if refuse_unloaded(policy):
+        return 2
     try:
         Nft().check(ruleset_text(policy, store))
     except NftError as e:
@@ -110,6 +115,8 @@ def cmd_lists_ip(args: argparse.Namespace) -> int:
         print(f"{args.address!r} is not an IP address", file=sys.stderr)
         return 2
     policy, store = _policy_and_store(args.config)
+    if refuse_unloaded(policy):
+        return 2
     found = False
     match = policy.lists.ips.match(address)
     if match:

@@ -45,17 +45,22 @@ def add_lists_parser(sub, with_config):
 
 def cmd_lists_test(args: argparse.Namespace) -> int:
     policy = load_policy(args.config)
-    unloaded = [f"{r.path}: {r.fatal or r.status}" for r in policy.failed_lists]
-    if not any(r.kind == "block" and r.status == "loaded" for r in policy.reports):
-        unloaded.append(f"{policy.config.path}: [lists] block: no block list loaded")
-    if unloaded:              # a verdict on lists that did not load would be no verdict at all
-        print("cannot say: not every list loaded\n  " + "\n  ".join(unloaded), file=sys.stderr)
+    if refuse_unloaded(policy):
         return 2
     blocked = _describe_verdict(policy.lists, args.name)
     if not _is_address(args.name):                 # and what the resolver does with it now
         verdict = Judge(policy).name(args.name.rstrip(".").lower())
         print(f"the resolver, in {policy.mode}: {verdict.action} ({verdict.reason})")
     return 0 if blocked else 1
+
+
+def refuse_unloaded(policy) -> bool:
+    """True (and why, on stderr) when not every list loaded: an answer from the lists that
+    did would be no answer at all."""
+    unloaded = policy.unloaded()
+    if unloaded:
+        print("cannot say: not every list loaded\n  " + "\n  ".join(unloaded), file=sys.stderr)
+    return bool(unloaded)
 
 
 def _is_address(text: str) -> bool:

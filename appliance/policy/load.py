@@ -30,6 +30,14 @@ class Policy:
     def failed_lists(self) -> list[FileReport]:
         return [r for r in self.reports if r.status != "loaded"]
 
+    def unloaded(self) -> list[str]:
+        """Why an answer from these lists would not be the policy's: each list that did not
+        load, or no block list at all. Commands that answer from lists refuse (exit 2)."""
+        lines = [f"{r.path}: {r.fatal or r.status}" for r in self.failed_lists]
+        if not any(r.kind == "block" and r.status == "loaded" for r in self.reports):
+            lines.append(f"{self.config.path}: [lists] block: no block list loaded")
+        return lines
+
     @property
     def mode(self) -> str:
         """The mode in force. A resolver-only test run (the ruleset off) enforces the block
