@@ -119,7 +119,7 @@ class Appliance:
                                         lambda q: (forwarder or self.dns.forwarder).resolve(q))
         self.observation = Observation(config, self.bus, self.registry, lambda: self.holder.judge,
                                        self.holder.policy.inventory, set(),
-                                       self.firewall.counted_by_this_run)
+                                       self.firewall.counters, self.firewall.while_down)
         self.dhcp = DhcpService(config, self.bus, self.registry)
 
     async def _check_links(self) -> None:

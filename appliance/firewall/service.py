@@ -212,11 +212,11 @@ class FirewallService:
         """Named counters of our table, reason -> (packets, bytes), monotonic across reloads
         and restarts (what earlier tables counted, and the table counted while no daemon
         ran, is carried over)."""
-        return _plus(self.counted_by_this_run(), self._while_down)
+        return _plus(_plus(self._kernel_counters(), self._carry), self._while_down)
 
-    def counted_by_this_run(self) -> dict[str, tuple[int, int]]:
-        """What this run's tables counted: what the packet log of this run accounts for."""
-        return _plus(self._kernel_counters(), self._carry)
+    def while_down(self) -> dict[str, int]:
+        """Packets per reason counted before this run began, with no daemon to log them."""
+        return {name: packets for name, (packets, _) in self._while_down.items()}
 
     def _kernel_counters(self) -> dict[str, tuple[int, int]]:
         try:

@@ -31,8 +31,9 @@ SYSCTLS = {"net/netfilter/nf_conntrack_acct": "1", "net/netfilter/nf_conntrack_t
 
 class Observation:
     def __init__(self, config: Config, bus: EventBus, registry: CollectorRegistry, judge,
-                 inventory: dict, local_addresses: set[str], counters=lambda: {}) -> None:
-        self.bus, self.local, self.counters = bus, local_addresses, counters
+                 inventory: dict, local_addresses: set[str], counters=lambda: {},
+                 while_down=lambda: {}) -> None:
+        self.bus, self.local, self.counters, self.while_down = bus, local_addresses, counters, while_down
         self.gate_ports = ({80, 443, *map(int, config.gate.extra_ports)} if config.gate.enabled
                            else set())
         self.report_every = config.events.drop_report_interval
@@ -68,13 +69,17 @@ class Observation:
                 asyncio.create_task(self._account(), name="accounting")]
 
     def accounting(self) -> dict:
-        """Kernel count = logged + unlogged per reason; what the reader lost is counted apart."""
-        counted = self.counters()
+        """Kernel count = logged + unlogged + counted while no daemon ran (recorded at start:
+        firewall.counted_while_down), per reason; what the reader lost is counted apart."""
+        counted, down = self.counters(), self.while_down()
         reasons = {r for r in counted if not r.endswith("-unlogged")}
         per = {r: {"kernel": counted[r][0], "unlogged": counted.get(f"{r}-unlogged", (0, 0))[0],
-                   "logged": self.packets.logged.get(r, 0)} for r in sorted(reasons)}
+                   "logged": self.packets.logged.get(r, 0),
+                   # sent to a log no one read; those over the rate are in `unlogged` already
+                   "while_down": down.get(r, 0) - down.get(f"{r}-unlogged", 0)}
+               for r in sorted(reasons)}
         kernel = sum(v["kernel"] for v in per.values())
-        accounted = sum(v["unlogged"] + v["logged"] for v in per.values())
+        accounted = sum(v["unlogged"] + v["logged"] + v["while_down"] for v in per.values())
         return {"reasons": {r: v for r, v in per.items() if v["kernel"]},
                 "reader": {"received": self.nflog.received, "gaps": self.nflog.gaps,
                            "overruns": self.nflog.overruns},
