@@ -261,3 +261,23 @@ def test_a_log_spanning_a_key_rotation_verifies_with_both_keys(log, tmp_path, cl
     assert both.ok and both.last_n == 25, both.problems
     only_new = verify(str(directory), new)           # the old key's checkpoints cannot be checked
     assert not only_new.ok and "not among the trusted keys" in str(only_new.problems[0])
+
+
+def test_a_tail_cut_with_its_checkpoints_is_unverifiable(running_log):
+    """Records 231..300 cut, and the checkpoints that named them: what is left links, but
+    records 101..230 span 26 s past the last checkpoint left, more than twice the interval."""
+    directory, pubkey, w = running_log
+    w.close()
+    checkpoints = directory / chain.CHECKPOINTS
+    kept = [l for l in checkpoints.read_bytes().splitlines() if json.loads(l)["n"] <= 100]
+    checkpoints.write_bytes(b"".join(l + b"\n" for l in kept))
+    path = directory / chain.log_files(str(directory))[0]
+    save(path, lines(path)[:230])
+    report = verify(str(directory), pubkey)
+    assert report.outcome == UNVERIFIABLE and not report.problems, report
+    assert report.signed_n == 100 and report.last_n == 230
+    from appliance.cli import main
+    out = str(directory.parent / "r.html")
+    assert main(["review", "report", str(directory), "--pubkey",
+                 str(directory.parent / "keys" / "log.pub"), "--out", out]) == 3
+    assert "The claim cannot be made" in open(out).read()
