@@ -57,16 +57,22 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("install", help="install or upgrade on this machine (as root)",
                        description="Install or upgrade: the venv under /opt/gcsguard, config, lists "
                        "and signing key under /etc/gcsguard (created once, never overwritten), "
-                       "state and log directories, system users and the systemd units. Never "
-                       "touches the ruleset; enables forwarding only once `gcsguard check` "
+                       "state and log directories, system users, the systemd units, the boot "
+                       "table, the docs and /usr/local/bin/gcsguard. Never touches the ruleset "
+                       "or forwarding; enables gcsguard.service only once `gcsguard check` "
                        "passes (exit 1 until then).")
     p.add_argument("--root", default="/", help="install into this directory (a scratch root)")
     p.add_argument("--no-venv", action="store_true", help="leave /opt/gcsguard/venv as it is")
+    p.add_argument("--wheels", default="", help="install the venv from this bundle of wheels "
+                   "(built by `gcsguard-bundle` on a connected machine), with no package index")
     p.set_defaults(func=cmd_install)
     p = sub.add_parser("uninstall", help="remove the package, keep config, keys, logs and state",
-                       description="Remove the units, the venv and the forwarding setting; keep "
-                       "/etc/gcsguard, the logs and the state. The ruleset stays in force.")
+                       description="Remove the units, /opt/gcsguard and the command, and switch "
+                       "forwarding off; keep /etc/gcsguard, the logs and the state unless "
+                       "--purge. The ruleset stays in force until a reboot.")
     p.add_argument("--root", default="/")
+    p.add_argument("--purge", action="store_true", help="also remove config, keys, logs, state "
+                   "and the system users (the evidence is gone: export it first)")
     p.set_defaults(func=cmd_uninstall)
 
     p = sub.add_parser("keygen", help="create the log signing key pair",
@@ -131,12 +137,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_install(args: argparse.Namespace) -> int:
     from .install import install
-    return install(args.root, venv=not args.no_venv)
+    return install(args.root, venv=not args.no_venv, wheels=args.wheels)
 
 
 def cmd_uninstall(args: argparse.Namespace) -> int:
     from .install import uninstall
-    return uninstall(args.root)
+    return uninstall(args.root, purge=args.purge)
 
 
 def cmd_gate(args: argparse.Namespace) -> int:

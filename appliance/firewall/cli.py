@@ -18,14 +18,15 @@ from ..policy.cli import refuse_unloaded
 def add_firewall_parser(sub, with_config) -> None:
     fw = sub.add_parser("firewall", help="the nftables ruleset: boot, open, show, check").add_subparsers(
         dest="firewall_command", required=True, metavar="SUBCOMMAND")
-    p = with_config(fw.add_parser("boot", help="load the fail-closed boot table",
-                                  description="Load the static drop-forward table (run before any "
-                                  "interface comes up). Never weakens a table already loaded."))
+    p = fw.add_parser("boot", help="load the fail-closed boot table",
+                      description="Load the fixed drop-forward table inet gcsguard (what "
+                      "gcsguard-firewall-boot.service loads with nft alone, before any interface "
+                      "comes up). Reads no config. Never weakens a table already loaded.")
     p.set_defaults(func=cmd_boot)
     p = with_config(fw.add_parser("open", help="remove gcsguard's table: traffic flows unfiltered",
-                                  description="Remove gcsguard's nft table: the only way the network "
-                                  "opens. Recorded in the event log (through the daemon, or "
-                                  "directly when it is not running)."))
+                                  description="Remove gcsguard's nft table and switch forwarding "
+                                  "on: the only way the network opens. Recorded in the event log "
+                                  "(through the daemon, or directly when it is not running)."))
     p.add_argument("--reason", required=True, help="why, for the record")
     p.set_defaults(func=cmd_open)
     p = with_config(fw.add_parser("show", help="print the ruleset the config renders",
@@ -55,32 +56,34 @@ def _policy_and_store(path: str):
 
 
 def cmd_boot(args: argparse.Namespace) -> int:
-    from .boot import load_boot
-    table = load_config(args.config).firewall.table
+    from .boot import BOOT_TABLE, load_boot
     try:
-        load_boot(table)
+        load_boot()
     except NftError as e:
         print(f"firewall boot: {e}", file=sys.stderr)
         return 2
-    print(f"boot table inet {table} in force: nothing is forwarded until gcsguard runs")
+    print(f"boot table inet {BOOT_TABLE} in force: nothing is forwarded until gcsguard runs")
     return 0
 
 
 def cmd_open(args: argparse.Namespace) -> int:
-    from .boot import open_firewall
+    from .boot import open_firewall, set_forwarding
     config = load_config(args.config)
     try:
         existed = open_firewall(config.firewall.table)
     except NftError as e:
         print(f"firewall open: {e}", file=sys.stderr)
         return 2
+    forwarding = set_forwarding(True)
     from ..events.clock import Clock
     event = Event(type="firewall.opened", stamp=Clock().stamp(), action="error", reason="operator", source="cli",
                   details={"table": f"inet {config.firewall.table}", "existed": existed,
+                           "forwarding": forwarding,
                            "why": args.reason, "user": os.environ.get("SUDO_USER") or
                            os.environ.get("USER", "")})
     where = record(config, [event])
-    print(f"table inet {config.firewall.table} removed: the network is OPEN (recorded {where})")
+    print(f"table inet {config.firewall.table} removed, forwarding {forwarding}: the network is "
+          f"OPEN (recorded {where})")
     return 0
 
 

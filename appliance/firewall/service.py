@@ -21,6 +21,7 @@ from ..events.bus import EventBus
 from ..events.clock import rfc3339
 from ..policy import Policy
 from ..policy.allow import AllowNames
+from .boot import BOOT_TABLE, open_firewall
 from .learn import Learner
 from .learned import KINDS, LearnedAddresses, store_path
 from .nft import Nft, NftError
@@ -75,6 +76,10 @@ class FirewallService:
                           details={"error": str(e), "kept_as": damaged})
         in_force, seen = self._kernel_counters(), self._load_counted()
         self.apply(self.policy)
+        if self.policy.config.firewall.table != BOOT_TABLE:   # ours is in force: the boot table goes
+            if open_firewall(BOOT_TABLE, self.nft):
+                log.info("removed the boot table inet %s: inet %s is in force", BOOT_TABLE,
+                         self.policy.config.firewall.table)
         # What the table in force counted before this run, less what the last run already
         # saw, was counted with no daemon running (after a crash, or between stop and
         # start): carried into the exported counters, never reset, and recorded.

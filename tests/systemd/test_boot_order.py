@@ -7,6 +7,7 @@ import sys
 import time
 
 from appliance.lab.internet import ALLOWED, VENDOR
+from appliance.firewall.boot import BOOT_FILE as BOOT_NFT
 from appliance.lab.topology import ns_exec
 
 
@@ -22,7 +23,7 @@ def test_boot_table_then_daemon(lab):
     lab.appliance.wait(timeout=30)
     # a reboot: no table at all, then the boot unit's command
     assert lab.run("appl", "nft", "delete", "table", "inet", "gcsguard").returncode == 0
-    boot = lab.run("appl", sys.executable, "-m", "appliance", "firewall", "boot", "-c", lab.config_path)
+    boot = lab.run("appl", "nft", "-f", BOOT_NFT)                  # what the boot unit runs
     assert boot.returncode == 0, boot.stderr
     start = time.time()
     try:
