@@ -229,6 +229,12 @@ class GateSection:
     uid: int = opt(64500, check=lambda v: None if v > 0 else "must not be root (0)",
                    doc="the gate's user id: the output chain applies the LAN's policy to it")
     confdir: str = opt("/var/lib/gcsguard/gate", path=True, doc="mitmproxy's own state (root-only)")
+    max_connections_per_client: int = opt(256, check=positive, doc="open connections one LAN "
+                                           "address may hold through the gate; beyond it refused")
+    handshake_timeout: float = opt(5.0, check=positive, doc="seconds a connection may take to show "
+                                   "a whole ClientHello or request line and headers")
+    idle_timeout: float = opt(300.0, check=positive, doc="seconds an allowed connection may stay "
+                              "without traffic either way before the gate closes it")
 
 
 @dataclass(frozen=True)

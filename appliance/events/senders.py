@@ -17,7 +17,7 @@ from .event import ACTIONS
 
 # What each sender may emit: event type -> the source the daemon records for it.
 GATE = {"tls.decision": "gate", "http.decision": "gate", "tcp.decision": "gate",
-        "gate.policy_loaded": "gate", "gate.reload_failed": "gate"}
+        "gate.policy_loaded": "gate", "gate.reload_failed": "gate", "gate.client_capped": "gate"}
 COMMANDS = {"verify.check": "verify", "verify.run": "verify",          # gcsguard verify
             "lists.updated": "cli", "firewall.opened": "cli",          # lists update, firewall open
             "dhcp.lease": "dhcp"}                                      # dnsmasq's lease script

@@ -28,15 +28,18 @@ from ..events.clock import Clock
 from ..events.event import Event
 from ..events.socket import EventSender
 from ..policy import Judge, Verdict
+from .bounds import ClientBounds
 from .follow import load_applied, watched
 from .hello import could_be_tls, has_ech, server_name
 
 log = logging.getLogger("gcsguard.gate")
 RELOAD_EVERY = 1.0
 HELLO_DEADLINE = 5.0                         # seconds a client may take to send its ClientHello
+CAPPED_EVERY = 10.0                          # seconds between gate.client_capped summaries
 NO_POLICY = Verdict("block", "no-policy")    # fail closed: nothing passes an unconfigured gate
 BAD_HELLO = Verdict("block", "bad-sni")      # a ClientHello that does not parse
 INCOMPLETE = Verdict("block", "hello-incomplete")
+SILENT = Verdict("block", "handshake-timeout")   # showed no whole request or hello in time
 
 
 class EgressGuard:
@@ -50,6 +53,9 @@ class EgressGuard:
         self._task: asyncio.Task | None = None
         self.blocked = self.allowed = 0
         self.layers = NextLayer()                # mitmproxy's choice, for what we do not decide
+        self.bounds = ClientBounds(256, HELLO_DEADLINE)     # from [gate] once a config loads
+        self.admitted: set[str] = set()
+        self._capped_at = time.monotonic()
 
     # --- options and policy -------------------------------------------------------------
     def load(self, loader) -> None:
@@ -74,6 +80,8 @@ class EgressGuard:
         """Load the policy the daemon applied (gate/follow.py); on any error the old one stays."""
         self.gate = load_applied(ctx.options.gcsguard_config, self.gate)
         config = self.gate.policy.config
+        self.bounds.per_client = config.gate.max_connections_per_client
+        self.bounds.handshake = config.gate.handshake_timeout
         if self.sender is None or self.sender.path != config.events.socket:
             self.sender = EventSender(config.events.socket)
         self._watched = watched(config.appliance.state_dir)
@@ -87,6 +95,7 @@ class EgressGuard:
         while True:
             await asyncio.sleep(RELOAD_EVERY)
             self.close_overdue(time.monotonic())
+            self.report_capped(time.monotonic())
             if self.gate is None:
                 continue
             now = watched(self.gate.policy.config.appliance.state_dir)
@@ -135,6 +144,7 @@ class EgressGuard:
         if hello is None:
             self.waiting.setdefault(context.client.id,
                                     (time.monotonic(), context.client, context.server))
+            self.bounds.watch(context.client.id, context.client, time.monotonic())
             return True                                   # no layer yet: wait for the rest
         self._decide_tls(hello, context.client, context.server)
         data.layer = layers.TCPLayer(context, ignore=True)
@@ -156,15 +166,37 @@ class EgressGuard:
             "sni": sni or ""})
 
     def close_overdue(self, now: float) -> None:
-        """Refuse (close, record) connections whose ClientHello did not complete in time."""
-        for client_id, (since, client, server) in list(self.waiting.items()):
-            if now - since >= HELLO_DEADLINE:
-                self.waiting.pop(client_id, None)
-                self._record(client, server, INCOMPLETE, "tls.decision", {"waited_s": HELLO_DEADLINE})
-                _close(client)
+        """Refuse (close, record) connections that did not show a whole ClientHello, or a
+        request's headers, within the handshake timeout: a silent connection holds a file
+        descriptor for nothing."""
+        for client_id, client in self.bounds.overdue(now):
+            waited = self.waiting.pop(client_id, None)
+            details = {"waited_s": self.bounds.handshake}
+            if waited is not None:
+                self._record(client, waited[2], INCOMPLETE, "tls.decision", details)
+            elif client_id not in self.decisions:
+                self._record(client, _NoServer, SILENT, "tcp.decision", details)
+            _close(client)
+
+    def report_capped(self, now: float) -> None:
+        if now - self._capped_at >= CAPPED_EVERY:
+            self._capped_at = now
+            summary = self.bounds.summary()
+            if summary:
+                self._emit("gate.client_capped", "block", "client-cap", details=summary)
+
+    def client_connected(self, client) -> None:
+        """Each LAN host may hold `max_connections_per_client` at once: one host's flood
+        cannot take every file descriptor from the others."""
+        address = (client.peername or ("",))[0]
+        if self.bounds.admit(client.id, address, client, time.monotonic()):
+            self.admitted.add(client.id)
+        else:
+            client.error = "gcsguard: too many connections from this client"
 
     def _record(self, client, server, decision: Verdict, type: str, details: dict) -> None:
         self.decisions[client.id] = decision
+        self.bounds.decided(client.id)
         self._decided(type, decision, client, server, details)
 
     def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
@@ -173,6 +205,7 @@ class EgressGuard:
             address, port = data.server.address or ("", 0)
             decision = self.gate.connection(address, port) if self.gate else NO_POLICY
             self.decisions[data.client.id] = decision
+            self.bounds.decided(data.client.id)
             self._decided("tcp.decision", decision, data.client, data.server, {})
         if decision.block:
             data.server.error = f"blocked by gcsguard ({decision.reason})"
@@ -188,6 +221,7 @@ class EgressGuard:
         if not decision.block and request.authority and request.authority != host:
             decision = self.gate.http(request.authority, request.path, address, port)  # absolute-form
         self.decisions[flow.client_conn.id] = decision
+        self.bounds.decided(flow.client_conn.id)
         if decision.block:                      # enforced first: recording can never undo it
             flow.response = http.Response.make(
                 403, f"blocked by gcsguard: {decision.reason} {escaped(decision.name)}\n".encode(),
@@ -201,6 +235,9 @@ class EgressGuard:
         if waited is not None:                                   # gave up before a whole hello
             self._decided("tls.decision", INCOMPLETE, client, waited[2], {"closed_by": "client"})
         self.decisions.pop(client.id, None)
+        admitted = client.id in self.admitted
+        self.admitted.discard(client.id)
+        self.bounds.release(client.id, (client.peername or ("",))[0], admitted)
 
     # --- events ---------------------------------------------------------------------------
     def _decided(self, type: str, decision: Verdict, client, server, details: dict) -> None:
@@ -232,6 +269,11 @@ class EgressGuard:
             log.warning("daemon unreachable: %d gate events not sent (enforcement goes on)",
                         self.sender.unsent)
 
+
+
+class _NoServer:
+    """The server side of a connection that never named one."""
+    address = None
 
 
 def escaped(text: str) -> str:

@@ -18,6 +18,10 @@ async def serve(config: Config) -> None:
     from mitmproxy import options
     from mitmproxy.addons import core, disable_h2c, errorcheck, proxyserver, tlsconfig
     from mitmproxy.master import Master
+    from mitmproxy.proxy import server
+
+    # mitmproxy closes a connection idle this long (its default: 600 s); read per connection
+    server.TCP_TIMEOUT = int(config.gate.idle_timeout)
 
     from .addon import EgressGuard
     os.makedirs(config.gate.confdir, mode=0o700, exist_ok=True)

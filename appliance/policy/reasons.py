@@ -50,6 +50,7 @@ JUDGE = frozenset({
     # refused or audited
     "name-list", "cname-list", "address-list", "sni-list", "host-list", "vendor-address",
     "bypass-address", "httpdns-request", "not-allowed", "bad-sni", "bad-host", "hello-incomplete",
+    "handshake-timeout",
     "audit-vendor", "no-policy",
     # let through
     "unlisted", "allowlisted", "sni-allowed", "host-allowed", "no-sni", "no-host",
