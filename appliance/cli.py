@@ -54,6 +54,14 @@ def main(argv: list[str] | None = None) -> int:
     add_firewall_parser(sub, with_config)
     add_verify_parser(sub, with_config)
     add_lab_parser(sub)
+    p = with_config(sub.add_parser("status", help="is this station protecting as configured?",
+                                   description="Mode, ruleset in force and since when, forwarding, "
+                                   "the units (or the daemon), the last verification, the lists, "
+                                   "the log's head and last checkpoint, the upstreams. Exit 0 when "
+                                   "the station protects as its config says, 1 (naming why) when "
+                                   "not."))
+    p.add_argument("--json", action="store_true", help="the facts and problems as JSON")
+    p.set_defaults(func=cmd_status)
     p = sub.add_parser("install", help="install or upgrade on this machine (as root)",
                        description="Install or upgrade: the venv under /opt/gcsguard, config, lists "
                        "and signing key under /etc/gcsguard (created once, never overwritten), "
@@ -133,6 +141,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"{args.config}: stopped: {e}", file=sys.stderr)
         return 1
     return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    import json
+
+    from .status import gather, render
+    status = gather(args.config)
+    if args.json:
+        print(json.dumps({"facts": dict(status.facts), "problems": status.problems}, indent=1))
+    else:
+        print(render(status))
+    return 1 if status.problems else 0
 
 
 def cmd_install(args: argparse.Namespace) -> int:
