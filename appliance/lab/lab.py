@@ -7,6 +7,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -69,10 +70,28 @@ class Lab:
         os.makedirs(gate_dir, exist_ok=True)
         os.chown(gate_dir, GATE_UID, 0)
         started = self._read("gate.out").count("Proxy listening")      # earlier runs' lines
-        process = topology.start(self.state, "gate", self.ns.appl, "setpriv", f"--reuid={GATE_UID}",
-                                 "--regid=0", "--clear-groups", sys.executable, "-m", "appliance",
-                                 "gate", "-c", self.config_path)
+        process = topology.start(self.state, "gate", self.ns.appl, *self._as_gate(
+            "-m", "appliance", "gate", "-c", self.config_path))
         self._wait(lambda: self._read("gate.out").count("Proxy listening") > started, process, "gate")
+
+    def _as_gate(self, *args: str) -> list[str]:
+        """Python with `args` as the gate's uid, which may not read a checkout under a 0700
+        home (root's): in a mount namespace of its own, the code and the venv are bound
+        under the lab directory (its group's) and it runs from there. Gone with the process."""
+        code = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        binds = [(code, os.path.join(self.directory, "gate-code"))]
+        python = sys.executable
+        if sys.prefix != sys.base_prefix:                   # a venv: bound too
+            binds.append((sys.prefix, os.path.join(self.directory, "gate-venv")))
+            python = os.path.join(binds[-1][1], os.path.relpath(sys.executable, sys.prefix))
+        for _, view in binds:
+            os.makedirs(view, exist_ok=True)
+        mounts = " && ".join(f"mount --bind {shlex.quote(src)} {shlex.quote(view)}"
+                             for src, view in binds)
+        run = shlex.join(["setpriv", f"--reuid={GATE_UID}", "--regid=0", "--clear-groups",
+                          python, *args])
+        return ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                f"{mounts} && PYTHONPATH={shlex.quote(binds[0][1])} exec {run}"]
 
     def stop_gate(self, sig: int = signal.SIGTERM) -> None:
         topology.stop(self.state, "gate", sig)
