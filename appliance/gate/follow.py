@@ -1,7 +1,9 @@
 """The gate follows the daemon, not the file: it takes a config only once the daemon has
 applied it (its hash in state_dir/applied-policy.json, written after nft accepted the
 matching ruleset), with the addresses the daemon learned, and watches both for changes.
-A config nft refused therefore reaches neither the ruleset nor the gate.
+A config nft refused therefore reaches neither the ruleset nor the gate. Nor do lists the
+gate could not read (its user may lack a permission the daemon has): lists that are not the
+ones the daemon applied are refused, never judged with as if they were empty.
 """
 from __future__ import annotations
 
@@ -18,10 +20,16 @@ def load_applied(path: str, previous: Judge | None = None) -> Judge:
     at `path` is not the one the daemon applied (ConfigError if it is not valid): the
     caller keeps `previous`."""
     policy = load_policy(path, previous.policy if previous else None)
-    applied = _applied_sha256(policy.config.appliance.state_dir)
-    if applied is not None and applied != policy.config.sha256:
+    applied = _applied(policy.config.appliance.state_dir)
+    if applied.get("config_sha256") not in (None, policy.config.sha256):
         raise ValueError(f"{policy.config.path} is not the policy the daemon applied "
-                         f"({applied[:12]}): keeping the one in force")
+                         f"({applied['config_sha256'][:12]}): keeping the one in force")
+    unloaded = policy.unloaded()
+    if unloaded:
+        raise ValueError("not every list loaded for the gate: " + "; ".join(unloaded[:3]))
+    if applied.get("lists_sha256") not in (None, policy.lists.sha256):
+        raise ValueError(f"the lists the gate read ({policy.lists.sha256[:12]}) are not the ones "
+                         f"the daemon applied ({applied['lists_sha256'][:12]}): keeping the ones in force")
     learned = LearnedAddresses(policy.config.firewall.shared_addresses)
     learned.load(store_path(policy.config.appliance.state_dir))
     return Judge(policy, learned)
@@ -38,10 +46,10 @@ def watched(state_dir: str) -> dict[str, float]:
     return out
 
 
-def _applied_sha256(state_dir: str) -> str | None:
-    """The config hash the daemon last applied, or None before it ever ran."""
+def _applied(state_dir: str) -> dict:
+    """What the daemon last applied (config and lists hashes), {} before it ever ran."""
     try:
         with open(os.path.join(state_dir, APPLIED)) as f:
-            return json.load(f).get("config_sha256")
+            return json.load(f)
     except (OSError, ValueError):
-        return None
+        return {}

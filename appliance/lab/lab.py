@@ -49,6 +49,7 @@ class Lab:
         if os.path.exists(os.path.join(self.directory, "lab.json")):
             raise LabError(f"{self.directory}: a lab is already here; run `gcsguard lab down` first")
         self.state.save()
+        shipped_lists(self.directory, fresh=True)
         try:
             topology.build(self.ns)
             self._write_files()
@@ -180,7 +181,8 @@ scrape_configs:
 
     def write_config(self) -> None:
         atomic_write(self.config_path, render_config(
-            self.settings, [*shipped_lists(), os.path.join(self.directory, "lists")]), mode=0o644)
+            self.settings, [*shipped_lists(self.directory), os.path.join(self.directory, "lists")]),
+            mode=0o644)
 
     def reload(self, **settings) -> bool:
         """Rewrite the config, SIGHUP the appliance, wait for the verdict; True if applied."""

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 
 from . import topology
 from .internet import ALLOWED_V6, HTTPDNS, PUBLIC_RESOLVER, UPSTREAM_DNS, VENDOR
@@ -50,10 +51,16 @@ summary = "evidence at risk: {type} ({reason})"
 """
 
 
-def shipped_lists() -> list[str]:
+def shipped_lists(directory: str, fresh: bool = False) -> list[str]:
+    """The shipped lists, copied into the lab's directory (again if `fresh`): the gate's user
+    reads them there whatever the mode of the tree they come from (root's 0700 home)."""
+    copy = os.path.join(directory, "blocklists")
     for candidate in (REPO_LISTS, "/etc/gcsguard/blocklists"):
         if os.path.isdir(os.path.join(candidate, "vendors")):
-            return [os.path.join(candidate, d) for d in ("vendors", "sdk", "bypass")]
+            if fresh or not os.path.isdir(copy):
+                shutil.rmtree(copy, ignore_errors=True)
+                shutil.copytree(candidate, copy, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+            return [os.path.join(copy, d) for d in ("vendors", "sdk", "bypass")]
     raise LabError("the shipped blocklists are not found (looked in the source tree and /etc/gcsguard)")
 
 
