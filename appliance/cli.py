@@ -71,9 +71,19 @@ def main(argv: list[str] | None = None) -> int:
                        "passes (exit 1 until then).")
     p.add_argument("--root", default="/", help="install into this directory (a scratch root)")
     p.add_argument("--no-venv", action="store_true", help="leave /opt/gcsguard/venv as it is")
-    p.add_argument("--wheels", default="", help="install the venv from this bundle of wheels "
-                   "(built by `gcsguard-bundle` on a connected machine), with no package index")
+    p.add_argument("--wheels", default="", help="install the venv from this bundle (built by "
+                   "`gcsguard wheels` on a connected machine), with no package index")
     p.set_defaults(func=cmd_install)
+    p = sub.add_parser("wheels", help="build the bundle an offline station installs from",
+                       description="Download a wheel of every dependency, pinned to the versions "
+                       "installed here, for each platform and Python, with their SHA-256 in "
+                       "requirements.txt, plus gcsguard's wheel and source tree. On the station: "
+                       "sudo python3 -m appliance.install --wheels DIR (from the unpacked source).")
+    p.add_argument("--out", required=True)
+    p.add_argument("--arch", action="append", choices=("x86_64", "aarch64"),
+                   help="default: both")
+    p.add_argument("--python", action="append", help="default: 3.11 and 3.13")
+    p.set_defaults(func=cmd_wheels)
     p = sub.add_parser("uninstall", help="remove the package, keep config, keys, logs and state",
                        description="Remove the units, /opt/gcsguard and the command, and switch "
                        "forwarding off; keep /etc/gcsguard, the logs and the state unless "
@@ -158,6 +168,15 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_install(args: argparse.Namespace) -> int:
     from .install import install
     return install(args.root, venv=not args.no_venv, wheels=args.wheels)
+
+
+def cmd_wheels(args: argparse.Namespace) -> int:
+    from .wheels import PLATFORMS, PYTHONS, build
+    missing = build(args.out, tuple(args.arch or PLATFORMS), tuple(args.python or PYTHONS))
+    for item in missing:
+        print(f"no wheel: {item}", file=sys.stderr)
+    print(f"{args.out}: {'complete' if not missing else f'{len(missing)} wheels missing'}")
+    return 1 if missing else 0
 
 
 def cmd_uninstall(args: argparse.Namespace) -> int:

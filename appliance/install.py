@@ -5,8 +5,8 @@ units, the boot table, the docs the units link to, `gcsguard` on PATH) are repla
 belongs to the station (config, lists, keys, logs, state) is created once and never
 overwritten. Nothing here touches the ruleset or forwarding: an install or an upgrade never
 opens the network. The units switch forwarding off at boot and on once the daemon's
-ruleset is in force. `--wheels DIR` installs from a bundle of wheels with no registry
-(`gcsguard-bundle`). `--root DIR` installs into a scratch root (no users, no systemctl).
+ruleset is in force. `--wheels DIR` installs from a bundle with no registry (`gcsguard
+wheels`, built on a connected machine). `--root DIR` installs into a scratch root (no users, no systemctl).
 """
 from __future__ import annotations
 
@@ -15,14 +15,17 @@ import shutil
 import subprocess
 import sys
 
-from .config import ConfigError
-from .evlog import signing
+# Standard library only: `sudo python3 -m appliance.install` runs on a bare Debian python3
+# (python3-venv) before the venv exists; everything else runs through the venv's gcsguard.
 
 PACKAGE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.dirname(PACKAGE)
 UNITS = ("gcsguard-firewall-boot.service", "gcsguard.service", "gcsguard-gate.service",
          "gcsguard-verify.service", "gcsguard-verify.timer")
 USERS = (("gcsguard", "gcsguard"), ("gcsguard-gate", "gcsguard"))
+# What the units and the daemon call, by the Debian package that brings it.
+APT = {"nft": "nftables", "ip": "iproute2", "dnsmasq": "dnsmasq-base", "modprobe": "kmod",
+       "sysctl": "procps", "dig": "dnsutils", "curl": "curl", "openssl": "openssl", "nc": "netcat-openbsd"}
 # A deeper datagram queue on the local event socket (the kernel's default of 10 would make
 # the gate drop events during a burst of connections). Forwarding is the units' to switch.
 SYSCTL = "net.unix.max_dgram_qlen = 1024\n"
@@ -47,6 +50,8 @@ def install(root: str = "/", venv: bool = True, wheels: str = "", say=print) -> 
         return 2
     p, live = paths(root), root in ("/", "")
     if live:
+        if not _apt(offline=bool(wheels), say=say):
+            return 2
         _users(say)
     for key, mode, owner in (("etc", 0o750, "gcsguard"), ("keys", 0o700, None), ("state", 0o750, "gcsguard"),
                              ("gate", 0o700, "gcsguard-gate"), ("log", 0o750, "gcsguard")):
@@ -66,14 +71,14 @@ def install(root: str = "/", venv: bool = True, wheels: str = "", say=print) -> 
         shutil.copytree(os.path.join(SOURCE, "blocklists"), lists,
                         ignore=shutil.ignore_patterns("*.py", "__pycache__"))
         say(f"created {lists} (the shipped lists; yours go beside them)")
-    key = os.path.join(p["keys"], "log-signing.key")
-    if not os.path.exists(key):
-        kid = signing.generate_key(key, os.path.join(p["etc"], "log-signing.pub"))
-        say(f"created signing key {kid}: {key} (root-only; keep log-signing.pub off the box too)")
     if venv:
         _venv(p["venv"], wheels, say)
+    key = os.path.join(p["keys"], "log-signing.key")
+    if not os.path.exists(key):
+        made = _gcsguard(p, "keygen", "--key", key, "--pub", os.path.join(p["etc"], "log-signing.pub"))
+        say(made.stdout.strip() + " (root-only; keep log-signing.pub off the box too)")
     _package_files(p, say)
-    problems = _check(config)
+    problems = _check(p, config)
     if problems:
         say("gcsguard.service is not enabled until `gcsguard check` passes (the station stays "
             "closed):\n  " + "\n  ".join(problems))
@@ -151,28 +156,51 @@ def _users(say) -> None:
             say(f"created system user {user}")
 
 
-def _venv(path: str, wheels: str, say) -> None:
-    """The venv; from `wheels` (a bundle directory, pinned with hashes) with no index at all."""
+def _venv(path: str, bundle: str, say) -> None:
+    """The venv; from a bundle (`gcsguard wheels`: pinned, with hashes) with no index at all."""
     subprocess.run([sys.executable, "-m", "venv", path], check=True)
     pip = [os.path.join(path, "bin", "pip"), "install", "-q", "--upgrade"]
-    if wheels:
+    if bundle:
+        wheels = os.path.join(bundle, "wheels")
         subprocess.run([*pip, "--no-index", "--find-links", wheels, "--require-hashes",
-                        "-r", os.path.join(wheels, "requirements.txt")], check=True)
+                        "-r", os.path.join(bundle, "requirements.txt")], check=True)
         subprocess.run([*pip, "--no-index", "--no-deps", "--find-links", wheels, "gcsguard"],
                        check=True)
     else:
         subprocess.run([*pip, SOURCE], check=True)
-    say(f"installed gcsguard into {path}" + (f" from {wheels}, offline" if wheels else ""))
+    say(f"installed gcsguard into {path}" + (f" from {bundle}, offline" if bundle else ""))
 
 
-def _check(config: str) -> list[str]:
-    """What `gcsguard check` would report."""
-    from .cli import policy_problems
-    from .policy import load_policy
-    try:
-        return policy_problems(load_policy(config))
-    except ConfigError as e:
-        return e.errors
+def _gcsguard(p: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    """The installed command (this interpreter's package when the venv is not built here)."""
+    command = os.path.join(p["venv"], "bin", "gcsguard")
+    argv = [command] if os.path.exists(command) else [sys.executable, "-m", "appliance"]
+    return subprocess.run([*argv, *args], capture_output=True, text=True, cwd=SOURCE)
+
+
+def _check(p: dict[str, str], config: str) -> list[str]:
+    """What `gcsguard check` reports."""
+    checked = _gcsguard(p, "check", "-q", "-c", config)
+    if checked.returncode == 0:
+        return []
+    return [line for line in checked.stderr.splitlines() if line and not line.startswith("FAILED")]
+
+
+def _apt(offline: bool, say) -> bool:
+    """The Debian packages the station runs; installed when missing, unless offline (then
+    named, for the station's own media)."""
+    missing = sorted({package for command, package in APT.items() if not shutil.which(command)})
+    if not missing:
+        return True
+    if offline or not shutil.which("apt-get"):
+        say(f"missing Debian packages (install them first): {' '.join(missing)}")
+        return False
+    say(f"installing {' '.join(missing)}")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
+                   check=True, env=env)
+    return True
 
 
 def _systemctl(hold_back: bool, say) -> None:
@@ -183,3 +211,26 @@ def _systemctl(hold_back: bool, say) -> None:
         return
     subprocess.run(["systemctl", "enable", "--now", "gcsguard.service", "gcsguard-gate.service",
                     "gcsguard-verify.timer"], check=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`sudo python3 -m appliance.install`, from the source tree: the same as `gcsguard
+    install`, for a station that has no gcsguard yet (`--uninstall` undoes it)."""
+    import argparse
+    parser = argparse.ArgumentParser(prog="python3 -m appliance.install",
+                                     description=__doc__.split("\n")[0])
+    parser.add_argument("--root", default="/", help="install into this directory (a scratch root)")
+    parser.add_argument("--no-venv", action="store_true", help="leave /opt/gcsguard/venv as it is")
+    parser.add_argument("--wheels", default="", help="install the venv from this bundle "
+                        "(`gcsguard wheels` on a connected machine), with no package index")
+    parser.add_argument("--uninstall", action="store_true", help="remove gcsguard instead "
+                        "(config, keys, logs and state stay unless --purge)")
+    parser.add_argument("--purge", action="store_true", help="with --uninstall: remove those too")
+    args = parser.parse_args(argv)
+    if args.uninstall:
+        return uninstall(args.root, purge=args.purge)
+    return install(args.root, venv=not args.no_venv, wheels=args.wheels)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -158,8 +158,9 @@ def scratch_netns():
 def in_netns(ns: str, *cmd: str, check: bool = True, **kwargs):
     """Run a command inside a namespace; output as text."""
     import subprocess
+    kwargs.setdefault("timeout", 60)
     result = subprocess.run(["ip", "netns", "exec", ns, *cmd], capture_output=True, text=True,
-                            timeout=60, **kwargs)
+                            **kwargs)
     if check and result.returncode:
         raise AssertionError(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result
