@@ -42,7 +42,9 @@ class Lab:
         self._gate_seen = 0
 
     # --- life cycle ---------------------------------------------------------------------
-    def up(self, **settings) -> "Lab":
+    def up(self, appliance: bool = True, **settings) -> "Lab":
+        """The namespaces and the simulated internet; and the appliance and its gate, unless
+        something else will be the appliance (a booted station in the real-boot tests)."""
         self.settings.update(settings)
         os.makedirs(self.directory, exist_ok=True)
         os.chmod(self.directory, 0o750)            # the gate's group reads config, lists, state
@@ -56,9 +58,10 @@ class Lab:
             internet = topology.start(self.state, "internet", self.ns.inet, sys.executable, "-m",
                                       "appliance.lab.internet", self.directory)
             self._wait(lambda: "internet ready" in self._read("internet.out"), internet, "internet")
-            self.start_appliance()
-            if self.settings["gate"]:
-                self.start_gate()
+            if appliance:
+                self.start_appliance()
+                if self.settings["gate"]:
+                    self.start_gate()
         except BaseException:
             self.down()
             raise

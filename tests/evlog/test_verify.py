@@ -5,7 +5,7 @@ import shutil
 import pytest
 
 from appliance.evlog import chain, signing
-from appliance.evlog.verify import BROKEN, UNVERIFIABLE, VERIFIED, verify
+from appliance.evlog.verify import UNVERIFIABLE, VERIFIED, verify
 
 from .helpers import make_writer, write_events
 

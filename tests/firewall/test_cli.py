@@ -32,9 +32,8 @@ def test_check_asks_nft_and_names_what_it_refused(tmp_path, scratch_netns):
     assert in_netns(scratch_netns, "nft", "list", "ruleset").stdout == ""      # a check loads nothing
 
 
-def test_boot_command_loads_the_drop_forward_table(tmp_path, scratch_netns):
-    path = config_file(tmp_path, extra=NETWORK)
-    booted = in_netns(scratch_netns, sys.executable, "-m", "appliance", "firewall", "boot", "-c", path)
+def test_boot_command_loads_the_drop_forward_table(scratch_netns):
+    booted = in_netns(scratch_netns, sys.executable, "-m", "appliance", "firewall", "boot")
     assert "nothing is forwarded" in booted.stdout
     assert "policy drop" in in_netns(scratch_netns, "nft", "list", "chain", "inet", "gcsguard",
                                      "forward").stdout

@@ -1,6 +1,6 @@
 """The systemd units: `systemd-analyze verify` is clean and `security --offline=yes` rates
 each at 2.5 or better (the scores are printed), but for the verification run: it makes a
-network namespace (root, CAP_SYS_ADMIN, mount and net namespaces), so 3.0."""
+network namespace (root, CAP_SYS_ADMIN, mount and net namespaces), so 3.1."""
 import os
 import re
 import subprocess
@@ -10,7 +10,7 @@ import pytest
 
 UNITS = os.path.join(os.path.dirname(__file__), "..", "..", "systemd")
 NAMES = sorted(n for n in os.listdir(UNITS) if n.endswith(".service"))
-MAX_EXPOSURE = {"gcsguard-verify.service": 3.0}
+MAX_EXPOSURE = {"gcsguard-verify.service": 3.1}      # +0.1: adjtimex, to stamp its records
 
 
 def installed_copy(name: str, tmp_path) -> str:
