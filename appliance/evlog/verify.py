@@ -25,11 +25,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ..events.clock import parse_rfc3339
 from . import chain, signing
+from .holes import Holes
 
 VERIFIED, BROKEN, UNVERIFIABLE = "VERIFIED", "BROKEN", "UNVERIFIABLE"
 EXIT_CODES = {VERIFIED: 0, BROKEN: 1, UNVERIFIABLE: 3}    # 2 is a usage error
 DEFAULT_EVERY = 300.0          # the config's default checkpoint interval, for checkpoints without it
-LOSS_TYPES = ("log.loss", "log.rejected", "log.torn_tail", "events.dropped", "sink.failed")
 PROGRESS_STEP = 1 << 20
 
 
@@ -144,7 +144,7 @@ class _Walk:
         self.expected_n: int | None = None
         self.pruned_heads: dict[int, str] = {}     # through_n -> through_head, from log.pruned
         self.start: tuple[int, str] | None = None  # where the log begins, if not at the genesis
-        self.stopped = ""                          # time of an appliance.stopped not yet followed
+        self.holes = Holes(report.gaps, report.losses)
         self.unread = 0
 
     def run(self) -> None:
@@ -241,36 +241,8 @@ class _Walk:
         if kind == "log.pruned":
             d = record.get("details") or {}
             self.pruned_heads[d.get("through_n")] = d.get("through_head")
-        elif kind in LOSS_TYPES or kind.startswith("appliance."):
-            self._account(kind, record, where)
-
-    def _account(self, kind: str, record: dict, where: str) -> None:
-        """Losses and gaps the log itself records: an auditor is told of each."""
-        d, t = record.get("details") or {}, record.get("time", "")
-        if kind == "appliance.stopped":
-            self.stopped = t
-        elif kind == "appliance.started":
-            if self.stopped:
-                self.report.gaps.append(f"{self.stopped} to {t}: the appliance was stopped")
-            self.stopped = ""
-        elif kind == "appliance.unclean_stop":
-            self.report.gaps.append(f"{d.get('last_time', '?')} to {t}: the appliance ended "
-                                    f"uncleanly after record {d.get('last_n', '?')} ({where})")
-        elif kind == "log.loss":
-            self.report.losses.append(f"{where}: {d.get('records_lost')} records lost between "
-                                      f"{d.get('first_time')} and {d.get('last_time')} (writes failed)")
-        elif kind == "events.dropped":
-            self.report.losses.append(f"{where}: events dropped before the sinks at {t}: "
-                                      f"{d.get('dropped_by_sink')}")
-        elif kind == "log.rejected":
-            self.report.losses.append(f"{where}: a {d.get('type')!r} record from {d.get('source')!r} "
-                                      f"could not be encoded (sha256 {d.get('sha256', '')[:16]}…)")
-        elif kind == "log.torn_tail":
-            self.report.losses.append(f"{where}: a torn write of {d.get('bytes')} bytes in "
-                                      f"{d.get('file')} (crash or power loss)")
-        elif kind == "sink.failed":
-            self.report.losses.append(f"{where}: the {record.get('reason')} sink failed at {t}: "
-                                      f"{d.get('events')} events not handled")
+        elif self.holes.wants(kind):
+            self.holes.see(kind, record, where)
 
 
 def _find_n(directory: str, files: list[str], n: int) -> str:

@@ -174,24 +174,20 @@ def cmd_verify(args: argparse.Namespace) -> int:
     with bar(total, "verify") as progress:
         report = verify(args.directory, _keyring(args), args.checkpoints,
                         every=args.checkpoint_interval, progress=progress)
-    print_verification(report)
+    print_verification(report, [f"gap: {g}" for g in report.gaps] + [f"loss: {l}" for l in report.losses])
     print(f"{report.outcome}: {report.records} records (n={report.first_n}..{report.last_n}) in "
           f"{report.files} files; signed through record {report.signed_n}; "
           f"{report.checkpoints_ok} signed checkpoints match")
     return EXIT_CODES[report.outcome]
 
 
-def print_verification(report) -> None:
-    for note in report.notes:
-        print(f"note: {note}")
-    for gap in report.gaps:
-        print(f"gap: {gap}")
-    for loss in report.losses:
-        print(f"loss: {loss}")
-    for why in report.unverifiable:
-        print(f"UNVERIFIABLE: {why}")
-    for problem in report.problems:
-        print(f"BROKEN: {problem}")
+def print_verification(report, holes: list[str]) -> None:
+    """What a log's (or a bundle's) verification found, the outcome's reasons last."""
+    lines = [*holes, *(f"note: {n}" for n in report.notes),
+             *(f"UNVERIFIABLE: {w}" for w in report.unverifiable),
+             *(f"BROKEN: {p}" for p in report.problems)]
+    for line in lines:
+        print(line)
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
@@ -255,15 +251,8 @@ def cmd_verify_bundle(args: argparse.Namespace) -> int:
     from .bundle import verify_bundle
     from ..evlog.verify import EXIT_CODES
     report = verify_bundle(args.bundle, _keyring(args))
-    if report.log is not None:
-        for line in (*report.log.gaps, *report.log.losses):
-            print(f"log: {line}")
-    for note in report.notes:
-        print(f"note: {note}")
-    for why in report.unverifiable:
-        print(f"UNVERIFIABLE: {why}")
-    for problem in report.problems:
-        print(f"BROKEN: {problem}")
+    log = report.log
+    print_verification(report, [f"log: {line}" for line in (*log.gaps, *log.losses)] if log else [])
     print(f"{report.outcome}: {args.bundle}")
     return EXIT_CODES[report.outcome]
 
