@@ -24,12 +24,12 @@ def load_applied(path: str, previous: Judge | None = None) -> Judge:
     if applied.get("config_sha256") not in (None, policy.config.sha256):
         raise ValueError(f"{policy.config.path} is not the policy the daemon applied "
                          f"({applied['config_sha256'][:12]}): keeping the one in force")
-    unloaded = policy.unloaded()
-    if unloaded:
-        raise ValueError("not every list loaded for the gate: " + "; ".join(unloaded[:3]))
     if applied.get("lists_sha256") not in (None, policy.lists.sha256):
         raise ValueError(f"the lists the gate read ({policy.lists.sha256[:12]}) are not the ones "
                          f"the daemon applied ({applied['lists_sha256'][:12]}): keeping the ones in force")
+    unloaded = policy.unloaded()
+    if unloaded and "lists_sha256" not in applied:         # nothing to compare them with
+        raise ValueError("not every list loaded for the gate: " + "; ".join(unloaded[:3]))
     learned = LearnedAddresses(policy.config.firewall.shared_addresses)
     learned.load(store_path(policy.config.appliance.state_dir))
     return Judge(policy, learned)

@@ -93,6 +93,7 @@ def _load(block_paths: list[str], allow_paths: list[str], max_bad_lines: int,
     indexes = {"block": ([], []), "allow": ([], [])}     # kind -> (tables, sources)
     ips = IPIndex()
     previous_raw = {s.path: s.raw for s in previous.sources} if previous else {}
+    previous_entries = {s.path: s.entries for s in previous.sources} if previous else {}
     for kind, paths in (("block", expand(block_paths)), ("allow", expand(allow_paths))):
         tables, sources = indexes[kind]
         for path in paths:
@@ -100,6 +101,10 @@ def _load(block_paths: list[str], allow_paths: list[str], max_bad_lines: int,
             reports.append(report)
             data = _read(path, report)
             parsed = _parse(path, kind, data, max_bad_lines, report, len(sources)) if data else None
+            if parsed is not None and not report.entries and previous_entries.get(path):
+                report.fatal = (f"no entries, where its previous version had "
+                                f"{previous_entries[path]}: refused (an emptied list opens what it closed)")
+                parsed = None
             if parsed is None and path in previous_raw:
                 parsed = _parse(path, kind, previous_raw[path], max_bad_lines,
                                 FileReport(path, kind), len(sources))
@@ -198,6 +203,9 @@ def _parse(path: str, kind: str, data: bytes, budget: int, report: FileReport,
                 report.fatal = f"more than {budget} bad lines (error budget); file rejected"
                 return None
     report.entries = len(entries)
+    if not entries and report.bad_lines:
+        report.fatal = f"no valid entry ({report.bad_lines} bad lines): file rejected"
+        return None
     source = Source(path, header.get("vendor", "allowlist"), header.get("category", "allow"),
                     kind, list_type, report.sha256, len(entries), report.bad_lines, data)
     return source, entries

@@ -52,6 +52,7 @@ def test_lists_the_gate_cannot_read_are_refused_never_judged_as_empty(tmp_path):
         json.dump({"config_sha256": first.policy.config.sha256, "lists_sha256": "f" * 64}, f)
     with pytest.raises(ValueError, match="are not the ones the daemon applied"):
         load_applied(path, first)
+    os.unlink(os.path.join(state, "applied-policy.json"))           # the daemon never ran:
     (lists / "v.list").unlink()            # unreadable for the gate (root reads a mode-0 file)
     with pytest.raises(ValueError, match="not every list loaded for the gate"):
         load_applied(path, first)

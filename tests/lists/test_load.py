@@ -61,6 +61,23 @@ def test_failed_file_keeps_its_previous_version(tmp_path):
     assert third.check_name("old.example").blocked
 
 
+def test_a_list_of_only_bad_lines_or_emptied_is_refused_never_loaded_empty(tmp_path):
+    """All its lines bad, though under the budget: refused. Emptied where its previous version
+    had entries: refused, the previous kept. An empty list the first time is just empty."""
+    f = write(tmp_path / "x.list", HEADER + "bad..a\nbad..b\n")
+    _, reports = load([f], [], 100)
+    assert reports[0].status == "failed" and "no valid entry (2 bad lines)" in reports[0].fatal
+    write(tmp_path / "x.list", HEADER + "old.example\n")
+    first, reports = load([f], [], 100)
+    assert reports[0].status == "loaded"                                # control
+    write(tmp_path / "x.list", HEADER)
+    second, reports = load([f], [], 100, previous=first)
+    assert reports[0].status == "kept-previous" and "previous version had 1" in reports[0].fatal
+    assert second.check_name("old.example").blocked
+    empty = write(tmp_path / "new.list", HEADER)
+    assert load([empty], [], 100)[1][0].status == "loaded"
+
+
 def test_missing_header_fails_the_file(tmp_path):
     f = write(tmp_path / "x.list", "# vendor: X\nexample.com\n")
     lists, reports = load([f], [], 10)
