@@ -24,8 +24,9 @@ def add_lab_parser(sub) -> None:
                               "Ctrl-C, then tear down"),
                              ("down", cmd_down, "stop the lab's processes and remove its namespaces")):
         p = lsub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
-        p.add_argument("--dir", default="gcsguard-lab",
-                       help="the lab's files: config, log, state (default: ./gcsguard-lab)")
+        p.add_argument("--dir", default="/var/lib/gcsguard-lab",
+                       help="the lab's files: config, log, state (default: /var/lib/gcsguard-lab; "
+                       "every directory above it must be open to the gate's user)")
         p.add_argument("--prefix", default="gcslab", help="namespace name prefix (default gcslab)")
         if name != "down":
             p.add_argument("--mode", choices=(*MODES, "all"), default="all" if name == "run"

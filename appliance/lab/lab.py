@@ -46,6 +46,11 @@ class Lab:
         """The namespaces and the simulated internet; and the appliance and its gate, unless
         something else will be the appliance (a booted station in the real-boot tests)."""
         self.settings.update(settings)
+        closed = _closed_ancestor(self.directory)
+        if closed:
+            raise LabError(f"{closed} is closed to other users (mode {os.stat(closed).st_mode & 0o777:o}): "
+                           f"the gate's user could not reach {self.directory}; use --dir under "
+                           "/var/lib or /tmp")
         os.makedirs(self.directory, exist_ok=True)
         os.chmod(self.directory, 0o750)            # the gate's group reads config, lists, state
         if os.path.exists(os.path.join(self.directory, "lab.json")):
@@ -275,3 +280,13 @@ scrape_configs:
                 records.append(hit)
         return records
 
+
+def _closed_ancestor(path: str) -> str:
+    """The first directory above `path` that other users cannot pass through ('' if none)."""
+    parent = os.path.dirname(os.path.abspath(path))
+    while True:
+        if os.path.exists(parent) and not os.stat(parent).st_mode & 0o001:
+            return parent
+        if parent == os.path.dirname(parent):
+            return ""
+        parent = os.path.dirname(parent)

@@ -44,3 +44,16 @@ def test_run_replays_the_scenario_and_tears_down(lab_dir):
     assert os.path.exists(os.path.join(lab_dir, "evidence.tar.gz"))
     assert "Server is ready to receive web requests" in open(os.path.join(lab_dir, "prometheus.out")).read()
     assert namespaces(prefix) == []
+
+
+def test_a_lab_directory_the_gate_cannot_reach_is_refused_at_once(tmp_path):
+    """Under a directory closed to other users (root's home, pytest's 0700 tmp) the gate's
+    user could not read the lab's config: said before anything is built."""
+    import pytest
+
+    from appliance.lab.lab import Lab, LabError
+    closed = tmp_path / "closed"
+    closed.mkdir(mode=0o700)
+    with pytest.raises(LabError, match=f"{closed} is closed to other users"):
+        Lab(str(closed / "lab"), prefix="gcsnever").up()
+    assert not (closed / "lab").exists()

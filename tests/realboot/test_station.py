@@ -100,6 +100,7 @@ def records(station: Station, type_: str) -> list[dict]:
 @pytest.fixture(scope="module")
 def station():
     directory = tempfile.mkdtemp(prefix="gcsguard-realboot-")
+    os.chmod(directory, 0o755)                   # the lab's directory is reached through it
     lab = Lab(os.path.join(directory, "lab"), prefix=f"grb{os.getpid() % 100000}")
     lab.up(appliance=False, gate=False, mode="vendor-block")
     forwarding(lab, False)                       # a fresh boot: the kernel's default
