@@ -76,8 +76,11 @@ def install(root: str = "/", venv: bool = True, wheels: str = "", say=print) -> 
     key = os.path.join(p["keys"], "log-signing.key")
     if not os.path.exists(key):
         made = _gcsguard(p, "keygen", "--key", key, "--pub", os.path.join(p["etc"], "log-signing.pub"))
+        if made.returncode:
+            say(f"the signing key could not be made: {made.stderr.strip()}")
+            return 2
         say(made.stdout.strip() + " (root-only; keep log-signing.pub off the box too)")
-    _package_files(p, say)
+    _package_files(p, live, say)
     problems = _check(p, config)
     if problems:
         say("gcsguard.service is not enabled until `gcsguard check` passes (the station stays "
@@ -87,7 +90,7 @@ def install(root: str = "/", venv: bool = True, wheels: str = "", say=print) -> 
     return 1 if problems else 0
 
 
-def _package_files(p: dict[str, str], say) -> None:
+def _package_files(p: dict[str, str], live: bool, say) -> None:
     """The package's own files, replaced on upgrade: units, boot table, docs, sysctl, PATH."""
     os.makedirs(p["units"], exist_ok=True)
     for unit in UNITS:
@@ -104,7 +107,7 @@ def _package_files(p: dict[str, str], say) -> None:
     os.makedirs(os.path.dirname(p["sysctl"]), exist_ok=True)
     with open(p["sysctl"], "w") as f:
         f.write(SYSCTL)
-    if p["sysctl"] == "/etc/sysctl.d/90-gcsguard.conf":          # now, not at the next boot
+    if live:                                                  # now, not at the next boot
         subprocess.run(["sysctl", "-q", "-p", p["sysctl"]], check=False)
     os.makedirs(os.path.dirname(p["bin"]), exist_ok=True)
     if os.path.lexists(p["bin"]):
