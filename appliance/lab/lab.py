@@ -48,7 +48,7 @@ class Lab:
         self.settings.update(settings)
         closed = _closed_ancestor(self.directory)
         if closed:
-            raise LabError(f"{closed} is closed to other users (mode {os.stat(closed).st_mode & 0o777:o}): "
+            raise LabError(f"{closed} is closed to the gate's user (mode {os.stat(closed).st_mode & 0o777:o}): "
                            f"the gate's user could not reach {self.directory}; use --dir under "
                            "/var/lib or /tmp")
         os.makedirs(self.directory, exist_ok=True)
@@ -282,11 +282,17 @@ scrape_configs:
 
 
 def _closed_ancestor(path: str) -> str:
-    """The first directory above `path` that other users cannot pass through ('' if none)."""
+    """The first directory above `path` the gate's user (GATE_UID, group 0) cannot pass
+    through ('' if none)."""
     parent = os.path.dirname(os.path.abspath(path))
     while True:
-        if os.path.exists(parent) and not os.stat(parent).st_mode & 0o001:
+        if os.path.exists(parent) and not _passable(os.stat(parent)):
             return parent
         if parent == os.path.dirname(parent):
             return ""
         parent = os.path.dirname(parent)
+
+
+def _passable(st: os.stat_result) -> bool:
+    return bool(st.st_mode & 0o001 or (st.st_gid == 0 and st.st_mode & 0o010)
+                or (st.st_uid == GATE_UID and st.st_mode & 0o100))

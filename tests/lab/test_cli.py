@@ -54,6 +54,6 @@ def test_a_lab_directory_the_gate_cannot_reach_is_refused_at_once(tmp_path):
     from appliance.lab.lab import Lab, LabError
     closed = tmp_path / "closed"
     closed.mkdir(mode=0o700)
-    with pytest.raises(LabError, match=f"{closed} is closed to other users"):
+    with pytest.raises(LabError, match=f"{closed} is closed to the gate.s user"):
         Lab(str(closed / "lab"), prefix="gcsnever").up()
     assert not (closed / "lab").exists()
