@@ -159,6 +159,8 @@ class DnsSection:
     rate_burst: float = opt(400.0, check=positive)
     tcp_idle_timeout: float = opt(10.0, check=positive)
     tcp_max_connections: int = opt(256, check=positive)
+    tcp_max_per_client: int = opt(16, check=positive, doc="TCP connections one client address may "
+                                  "hold: no client can take them all")
     log_queries: Literal["all", "blocked", "off"] = opt("all", doc="which queries become events")
 
 

@@ -14,6 +14,7 @@ import ipaddress
 import logging
 import socket
 import struct
+from collections import defaultdict
 from typing import Awaitable, Callable
 
 import dnslib
@@ -26,7 +27,9 @@ from .ratelimit import RateLimiter
 
 MALFORMED = ("short", "response", "formerr", "notimp")
 log = logging.getLogger("gcsguard.dns")
-REFUSED_RECORDS_PER_S = 10      # per client; beyond it refused messages are counted, not recorded
+REFUSED_RECORDS_PER_S = 10
+TCP_BOUNDS = ("total", "client-share", "slow-reader")
+TCP_UNREAD_LIMIT = 64 * 1024    # bytes of answers a TCP client may leave unread      # per client; beyond it refused messages are counted, not recorded
 # kind, the message, client, over TCP?, the answer sent (None: none)
 OnRefused = Callable[[str, bytes, str, bool, "bytes | None"], None]
 
@@ -176,11 +179,22 @@ class _Udp:
 
 
 class DnsServer:
+    """TCP is bounded three ways: connections in all, per client address, and the answers
+    waiting for a client that does not read them (then it is not read from either, and is
+    dropped after `tcp_idle`): no LAN client can take the others' share or the memory."""
+
     def __init__(self, frontend: Frontend, listen: tuple[str, ...], *, tcp_idle: float,
-                 tcp_max: int) -> None:
+                 tcp_max: int, tcp_per_client: int = 16,
+                 registry: CollectorRegistry | None = None) -> None:
         self.frontend, self.listen, self.tcp_idle, self.tcp_max = frontend, listen, tcp_idle, tcp_max
+        self.tcp_per_client = tcp_per_client
         self.connections = 0
+        self.per_client: defaultdict[str, int] = defaultdict(int)     # client -> connections
         self._closers: list[Callable[[], None]] = []
+        self.dropped = Counter("gcsguard_dns_tcp_dropped_total", "TCP DNS connections refused or "
+                               "closed by a bound", ["reason"], registry=registry or CollectorRegistry())
+        for reason in TCP_BOUNDS:
+            self.dropped.labels(reason)
 
     async def start(self) -> None:
         for address in self.listen:
@@ -195,11 +209,17 @@ class DnsServer:
 
     async def _tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """RFC 7766: 2-byte framing, several queries a connection, answered as they finish."""
-        if self.connections >= self.tcp_max:
+        client = writer.get_extra_info("peername")[0]
+        bound = ("total" if self.connections >= self.tcp_max else
+                 "client-share" if self.per_client[client] >= self.tcp_per_client else "")
+        if bound:
+            self.dropped.labels(bound).inc()
             writer.close()
             return
         self.connections += 1
-        client = writer.get_extra_info("peername")[0]
+        self.per_client[client] += 1
+        # the kernel's share of unread answers bounded too (its autotuning allows megabytes)
+        writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, TCP_UNREAD_LIMIT)
         pending: set[asyncio.Future] = set()
         try:
             while True:
@@ -212,13 +232,25 @@ class DnsServer:
                     task = asyncio.ensure_future(result)
                     pending.add(task)
                     task.add_done_callback(lambda t: _write_done(t, writer, pending))
+                if writer.transport.get_write_buffer_size() > TCP_UNREAD_LIMIT:
+                    try:                     # it does not read: neither do we, for a while
+                        await asyncio.wait_for(writer.drain(), self.tcp_idle)
+                    except asyncio.TimeoutError:
+                        self.dropped.labels("slow-reader").inc()
+                        break
         except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError, struct.error):
             pass
         finally:
             if pending:
                 await asyncio.wait(pending, timeout=self.tcp_idle)
             self.connections -= 1
-            writer.close()
+            self.per_client[client] -= 1
+            if not self.per_client[client]:
+                del self.per_client[client]
+            if writer.transport.get_write_buffer_size():
+                writer.transport.abort()     # answers it will not read: not kept for it
+            else:
+                writer.close()
 
 
 def _write_done(task: asyncio.Future, writer: asyncio.StreamWriter, pending: set) -> None:

@@ -150,7 +150,8 @@ class DnsService:
         self.frontend = Frontend(chain, list(config.clients), config.refuse, self.limiter, registry,
                                  recorder.refused)
         self.server = DnsServer(self.frontend, config.listen, tcp_idle=config.tcp_idle_timeout,
-                                tcp_max=config.tcp_max_connections)
+                                tcp_max=config.tcp_max_connections,
+                                tcp_per_client=config.tcp_max_per_client, registry=registry)
 
     async def start(self) -> None:
         await self.server.start()

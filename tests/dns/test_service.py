@@ -370,3 +370,38 @@ def test_every_refused_message_leaves_a_record(resolver):
         assert record["action"] == "block" and record["device_ip"] == "127.0.0.1", record
         assert record["details"]["head_hex"] == data[:128].hex(), record
         assert record["details"]["rcode"] == {"formerr": 1, "notimp": 4}.get(kind), record
+
+
+def test_one_client_takes_neither_the_tcp_share_nor_the_memory(make_resolver):
+    """A client holding its share of TCP connections gets no more, while another client is
+    served; a client that sends queries and never reads the answers is not read from either,
+    then dropped. A plain query from each is the control."""
+    r = make_resolver("tcp_max_per_client = 4\ntcp_idle_timeout = 2.0\nrate_limit = 1000000.0\n"
+                      "rate_burst = 1000000.0\n")
+    held = [socket.create_connection(("127.0.0.1", r.port)) for _ in range(4)]
+    try:
+        extra = socket.create_connection(("127.0.0.1", r.port))
+        extra.settimeout(3)
+        assert extra.recv(1) == b""                               # closed at once
+        assert r.dig(ALLOWED, "+tcp", source="127.0.0.2").status == "NOERROR"
+    finally:
+        for s in held:
+            s.close()
+    query = dnslib.DNSRecord.question(ALLOWED).pack()
+    frame = struct.pack("!H", len(query)) + query
+    greedy = socket.socket()
+    greedy.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    greedy.connect(("127.0.0.1", r.port))
+    greedy.settimeout(0.5)
+    try:
+        for _ in range(50_000):                                   # bounded; it blocks far sooner
+            greedy.sendall(frame)
+    except OSError:
+        pass                                                      # we stopped being read
+    deadline = time.monotonic() + 15
+    while metric(r.daemon.scrape(), "gcsguard_dns_tcp_dropped_total", '{reason="slow-reader"}') < 1:
+        assert time.monotonic() < deadline, "the client that never reads was not dropped"
+        time.sleep(0.3)
+    greedy.close()
+    assert r.dig(ALLOWED, "+tcp").status == "NOERROR"              # the same address, served again
+    assert metric(r.daemon.scrape(), "gcsguard_dns_tcp_dropped_total", '{reason="client-share"}') >= 1
