@@ -44,6 +44,7 @@ def arp_table(ip: str, path: str = "/proc/net/arp") -> str | None:
 # its records get device_id PROBE_DEVICE so they never count as a device's attempt.
 PROBE_MAC = "02:67:63:73:00:01"
 FRESH_PER_SECOND = 100        # neighbour-table reads a flood of unknown sources may cause
+MAX_DEVICES = 4096            # devices tracked; beyond, new unknown MACs are counted, not kept
 
 
 class Devices:
@@ -51,9 +52,10 @@ class Devices:
 
     def __init__(self, inventory: dict[str, Known], bus: EventBus, report_unknown: bool = True,
                  clock: Callable[[], float] = time.time,
-                 lookup: Callable[[str], str | None] = arp_table) -> None:
+                 lookup: Callable[[str], str | None] = arp_table, max_devices: int = MAX_DEVICES) -> None:
         self.inventory, self.bus, self.report_unknown, self.clock = inventory, bus, report_unknown, clock
-        self.lookup = lookup
+        self.lookup, self.max_devices = lookup, max_devices
+        self.untracked = 0        # new unknown MACs refused because the table was full
         self.by_mac: dict[str, Device] = {}
         self.mac_of: dict[str, str] = {}                 # ip -> mac
         self._missed: dict[str, float] = {}             # ip -> when the table last lacked it
@@ -99,8 +101,14 @@ class Devices:
         mac = mac.lower()
         if not mac or mac == "00:00:00:00:00:00" or mac.startswith(("33:33", "01:00:5e", "ff:ff")):
             return
-        self.mac_of[ip] = mac
         device = self.by_mac.get(mac)
+        if device is None and len(self.by_mac) >= self.max_devices and mac not in self.inventory:
+            self.untracked += 1     # a random-MAC flood: counted; inventory devices always kept
+            if self.untracked == 1 or self.untracked % 1000 == 0:
+                self.bus.emit("device.table_full", action="error", reason="max-devices",
+                              details={"max_devices": self.max_devices, "untracked": self.untracked})
+            return
+        self.mac_of[ip] = mac
         if device is None:
             device = self.by_mac[mac] = Device(mac, self.clock())
             self._announce(mac, ip, how)

@@ -171,6 +171,9 @@ class Observation:
         known = sum(1 for mac in self.devices.by_mac if mac in self.devices.inventory)
         devices.add_metric(["true"], known)
         devices.add_metric(["false"], len(self.devices.by_mac) - known)
+        untracked = CounterMetricFamily("gcsguard_devices_untracked", "New unknown MACs not kept "
+                                        "because the device table was full (MAX_DEVICES)",
+                                        value=self.devices.untracked)
         logged = CounterMetricFamily("gcsguard_logged_packets", "Packets received from the kernel's "
                                      "packet log, by reason", labels=["reason"])
         for reason, n in sorted(self.packets.logged.items()):
@@ -179,7 +182,7 @@ class Observation:
                                    "evidence, by result", labels=["result"])
         pcap.add_metric(["written"], self.evidence.written)
         pcap.add_metric(["failed"], self.evidence.failures)
-        return [flows, volume, overruns, direct, devices, logged, pcap]
+        return [flows, volume, overruns, direct, devices, untracked, logged, pcap]
 
 
 def _now_ns() -> int:

@@ -55,3 +55,19 @@ def test_a_query_looks_again_whatever_an_earlier_miss_said():
     table["10.70.255.2"] = "02:67:63:73:00:01"                         # the probe is back
     assert devices.identify("10.70.255.2") == ("", "")                 # debounced
     assert devices.identify("10.70.255.2", fresh=True) == ("probe", "verification-probe")
+
+
+def test_a_random_mac_flood_fills_no_more_than_the_table():
+    """Beyond max_devices new unknown MACs are counted (one record at the first, then every
+    thousandth), not kept; an inventory device is always kept."""
+    bus = RecordingBus()
+    devices = Devices(parse_inventory(["a4:c1:38:00:00:03 ctl-03 controller DJI"]), bus,
+                      lookup=lambda ip: None, max_devices=10)
+    for i in range(2000):
+        devices.learn(f"10.0.{i // 250}.{i % 250}", f"02:00:00:00:{i // 256:02x}:{i % 256:02x}", "packet")
+    assert len(devices.by_mac) == 10 and devices.untracked == 1990
+    devices.learn("10.9.9.9", "a4:c1:38:00:00:03", "dhcp")
+    assert devices.identify("10.9.9.9") == ("mac:a4:c1:38:00:00:03", "ctl-03")   # still served
+    full = [e for e in bus.events if e["type"] == "device.table_full"]
+    assert [e["details"]["untracked"] for e in full] == [1, 1000]
+    assert devices.identify("10.0.7.249") == ("", "")                            # not tracked
