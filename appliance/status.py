@@ -58,7 +58,7 @@ def gather(config_path: str, now: Callable[[], float] = time.time) -> Status:
     _units(s, config)
     _lists(s, policy)
     _verification(s, config, now())
-    _log(s, config, now())
+    _log(s, config)
     _upstreams(s, config)
     return s
 
@@ -149,7 +149,7 @@ def _verification(s: Status, config, now: float) -> None:
     s.fact("last verification", text, problem)
 
 
-def _log(s: Status, config, now: float) -> None:
+def _log(s: Status, config) -> None:
     from .evlog import chain
     files = chain.log_files(config.log.directory)
     record = None
@@ -161,13 +161,11 @@ def _log(s: Status, config, now: float) -> None:
         s.fact("log", f"{config.log.directory}: no records", "the log holds no records")
         return
     s.fact("log head", f"record {record['n']} at {record.get('time')} ({record.get('type')})")
-    try:
-        with open(os.path.join(config.log.directory, chain.CHECKPOINTS), "rb") as f:
-            f.seek(max(0, f.seek(0, os.SEEK_END) - 4096))
-            checkpoint = json.loads(f.read().splitlines()[-1])
-        s.fact("last checkpoint", f"record {checkpoint['n']} at {checkpoint['time']} "
+    checkpoint = chain.last_checkpoint(config.log.directory)
+    if "n" in checkpoint:
+        s.fact("last checkpoint", f"record {checkpoint['n']} at {checkpoint.get('time')} "
                f"({checkpoint.get('reason')})")
-    except (OSError, ValueError, IndexError, KeyError):
+    else:
         s.fact("last checkpoint", "none", "no signed checkpoint: the log cannot be verified")
 
 
@@ -176,6 +174,7 @@ def _upstreams(s: Status, config) -> None:
 
     from .config.endpoint import Endpoint
     query = dnslib.DNSRecord.question(".", "SOA").pack()
+    answered = 0
     for upstream in config.dns.upstreams:
         try:
             host, port = Endpoint.parse(upstream)
@@ -190,10 +189,11 @@ def _upstreams(s: Status, config) -> None:
                 sock.sendto(query, (host, port))
                 sock.recv(4096)
                 state = f"answers ({(time.monotonic() - start) * 1000:.0f} ms)"
+                answered += 1
             except OSError as e:
                 state = f"no answer ({e.strerror or 'timeout'})"
         s.fact(f"upstream {upstream}", state)
-    if config.dns.upstreams and all("no answer" in v for k, v in s.facts if k.startswith("upstream ")):
+    if config.dns.upstreams and not answered:
         s.problems.append("no upstream answers: allowed names do not resolve")
 
 

@@ -56,6 +56,17 @@ def read_lines(path: str) -> Iterator[tuple[int, bytes, bool]]:
             yield number, raw.rstrip(b"\n"), terminated
 
 
+def last_checkpoint(directory: str) -> dict[str, Any]:
+    """The newest signed checkpoint of a log directory ({} if none), read from the file's end."""
+    try:
+        with open(os.path.join(directory, CHECKPOINTS), "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - 4096))
+            lines = f.read().splitlines()
+        return json.loads(lines[-1]) if lines else {}
+    except (OSError, ValueError):
+        return {}
+
+
 def last_record(path: str) -> tuple[dict[str, Any] | None, bytes | None, int]:
     """The last complete record of a file, its bytes, and the size up to its end.
 

@@ -102,7 +102,7 @@ class LogWriter:
     def _unclean_stop(self, last: dict[str, Any]) -> list[Event]:
         """Every writer that stops cleanly signs a `shutdown` checkpoint of its last record:
         a log whose last record has none was left by a crash, a kill or a power loss."""
-        cp = _last_checkpoint(os.path.join(self.directory, chain.CHECKPOINTS))
+        cp = chain.last_checkpoint(self.directory)
         if cp.get("reason") == "shutdown" and cp.get("n") == last["n"]:
             return []
         return [self.own_event("appliance.unclean_stop", action="error", reason="no-clean-stop",
@@ -284,17 +284,6 @@ class LogWriter:
         if self._lock_fd >= 0:
             os.close(self._lock_fd)
             self._lock_fd = -1
-
-
-def _last_checkpoint(path: str) -> dict[str, Any]:
-    try:
-        with open(path, "rb") as f:
-            end = f.seek(0, os.SEEK_END)
-            f.seek(max(0, end - 4096))
-            lines = f.read().splitlines()
-        return json.loads(lines[-1]) if lines else {}
-    except (OSError, ValueError):
-        return {}
 
 
 def _day_minus(day: str, days: int) -> str:

@@ -86,9 +86,13 @@ class FirewallService:
         self._carry.clear()
         self._while_down = self._counted_while_down(in_force, *seen)
 
+    @property
+    def _counted_path(self) -> str:
+        return os.path.join(self.policy.config.appliance.state_dir, COUNTED)
+
     def _load_counted(self) -> tuple[dict, float | None]:
         try:
-            with open(os.path.join(self.policy.config.appliance.state_dir, COUNTED)) as f:
+            with open(self._counted_path) as f:
                 saved = json.load(f)
             return dict(saved["counters"]), float(saved["time"])
         except (OSError, ValueError, KeyError, TypeError):
@@ -105,7 +109,8 @@ class FirewallService:
                 down[name] = (packets - p, octets - o)
         if down:
             self.bus.emit("firewall.counted_while_down", action="block", reason="no-daemon",
-                          details={"since": rfc3339(since) if since else None, "packets": sum(p for p, _ in down.values()),
+                          details={"since": rfc3339(since) if since else None,
+                                   "packets": sum(p for p, _ in down.values()),
                                    "by_reason": {k: v[0] for k, v in sorted(down.items())}})
         return down
 
@@ -113,8 +118,7 @@ class FirewallService:
         """Snapshot the kernel counters, so the next start knows what was counted after it."""
         counters = self._kernel_counters()
         if counters:
-            atomic_write(os.path.join(self.policy.config.appliance.state_dir, COUNTED),
-                         json.dumps({"time": time.time(), "counters": counters}))
+            atomic_write(self._counted_path, json.dumps({"time": time.time(), "counters": counters}))
 
     def check(self, policy: Policy) -> str:
         text = ruleset_text(policy, self.store)

@@ -54,7 +54,6 @@ class EgressGuard:
         self.blocked = self.allowed = 0
         self.layers = NextLayer()                # mitmproxy's choice, for what we do not decide
         self.bounds = ClientBounds(256, HELLO_DEADLINE)     # from [gate] once a config loads
-        self.admitted: set[str] = set()
         self._capped_at = time.monotonic()
 
     # --- options and policy -------------------------------------------------------------
@@ -189,9 +188,7 @@ class EgressGuard:
         """Each LAN host may hold `max_connections_per_client` at once: one host's flood
         cannot take every file descriptor from the others."""
         address = (client.peername or ("",))[0]
-        if self.bounds.admit(client.id, address, client, time.monotonic()):
-            self.admitted.add(client.id)
-        else:
+        if not self.bounds.admit(client.id, address, client, time.monotonic()):
             client.error = "gcsguard: too many connections from this client"
 
     def _record(self, client, server, decision: Verdict, type: str, details: dict) -> None:
@@ -235,9 +232,7 @@ class EgressGuard:
         if waited is not None:                                   # gave up before a whole hello
             self._decided("tls.decision", INCOMPLETE, client, waited[2], {"closed_by": "client"})
         self.decisions.pop(client.id, None)
-        admitted = client.id in self.admitted
-        self.admitted.discard(client.id)
-        self.bounds.release(client.id, (client.peername or ("",))[0], admitted)
+        self.bounds.release(client.id, (client.peername or ("",))[0])
 
     # --- events ---------------------------------------------------------------------------
     def _decided(self, type: str, decision: Verdict, client, server, details: dict) -> None:

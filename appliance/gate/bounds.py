@@ -17,6 +17,7 @@ class ClientBounds:
     def __init__(self, per_client: int, handshake: float) -> None:
         self.per_client, self.handshake = per_client, handshake
         self.open: Counter[str] = Counter()                  # client address -> connections
+        self.admitted: set[str] = set()                      # ids of the connections counted
         self.pending: dict[str, tuple[float, Any]] = {}      # connection id -> (since, client)
         self.refused: Counter[str] = Counter()               # since the last summary
 
@@ -27,6 +28,7 @@ class ClientBounds:
                 self.refused[address] += 1
             return False
         self.open[address] += 1
+        self.admitted.add(client_id)
         self.pending[client_id] = (now, client)
         return True
 
@@ -38,9 +40,11 @@ class ClientBounds:
         """The connection showed what it is: no deadline any more."""
         self.pending.pop(client_id, None)
 
-    def release(self, client_id: str, address: str, admitted: bool) -> None:
+    def release(self, client_id: str, address: str) -> None:
+        """A connection closed; one the cap refused frees nothing."""
         self.pending.pop(client_id, None)
-        if admitted and self.open[address] > 0:
+        if client_id in self.admitted:
+            self.admitted.discard(client_id)
             self.open[address] -= 1
             if not self.open[address]:
                 del self.open[address]

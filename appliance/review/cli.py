@@ -166,12 +166,9 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    import os
-    from ..evlog.chain import log_files
     from ..evlog.verify import EXIT_CODES
-    from .progress import bar, files_size
-    total = files_size([os.path.join(args.directory, n) for n in log_files(args.directory)])
-    with bar(total, "verify") as progress:
+    from .progress import bar, log_size
+    with bar(log_size(args.directory), "verify") as progress:
         report = verify(args.directory, _keyring(args), args.checkpoints,
                         every=args.checkpoint_interval, progress=progress)
     print_verification(report, [f"gap: {g}" for g in report.gaps] + [f"loss: {l}" for l in report.losses])
@@ -211,11 +208,9 @@ def cmd_pcap(args: argparse.Namespace) -> int:
     import os
 
     from ..observe.evidence import extract
-    from ..evlog.chain import log_files
-    from .progress import bar, files_size
+    from .progress import bar, log_size
     f = Filter(args.since, args.until, args.device)
-    total = files_size([os.path.join(args.directory, n) for n in log_files(args.directory)])
-    with bar(total, "pcap") as progress:
+    with bar(log_size(args.directory), "pcap") as progress:
         refs = [(p["file"], p["index"], p["sha256"]) for r in records(args.directory, progress)
                 if f.matches(r) for p in [(r.get("details") or {}).get("pcap")] if p]
     report = extract(refs, args.pcap_dir or os.path.join(args.directory, "pcap"), args.out)
@@ -228,16 +223,14 @@ def cmd_pcap(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    import os
     from ..config import load_config
     from .export import ExportError, export, period_files
-    from .progress import bar, files_size
+    from .progress import bar, log_size
     config = load_config(args.config)
     names = period_files(config.log.directory, args.since, args.until)
-    total = files_size([os.path.join(config.log.directory, n) for n in names])
     try:
-        with bar(total, "export") as progress:
-            manifest = export(config, args.since, args.until, args.out, progress)
+        with bar(log_size(config.log.directory, names), "export") as progress:
+            manifest = export(config, args.since, args.until, args.out, progress, names)
     except ExportError as e:
         print(f"export: {e}", file=sys.stderr)
         return 1
@@ -259,11 +252,9 @@ def cmd_verify_bundle(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     import os
-    from ..evlog.chain import log_files
-    from .progress import bar, files_size
+    from .progress import bar, log_size
     from .report import SHOWN_PER_KIND, VERDICTS, gather_source, render, reservations_text, to_pdf
-    total = 0 if os.path.isfile(args.source) else files_size(
-        [os.path.join(args.source, n) for n in log_files(args.source)])
+    total = 0 if os.path.isfile(args.source) else log_size(args.source)
     with bar(2 * total, "report") as progress:       # verified, then read
         facts = gather_source(args.source, _keyring(args), args.since, args.until, args.station,
                               progress=progress)

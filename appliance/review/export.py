@@ -153,11 +153,13 @@ class _Scan:
 
 
 def export(config: Config, since: float, until: float, out: str,
-           progress: Callable[[int], object] = lambda n: None) -> dict[str, Any]:
+           progress: Callable[[int], object] = lambda n: None,
+           names: list[str] | None = None) -> dict[str, Any]:
     """Memory stays bounded whatever the log's size: files stream through, and only the
-    period's load records, verification runs and pcap file names are kept."""
+    period's load records, verification runs and pcap file names are kept. `names`: the
+    period's files, where the caller found them already (`period_files`)."""
     log_dir = config.log.directory
-    names = period_files(log_dir, since, until)
+    names = period_files(log_dir, since, until) if names is None else names
     if not names:
         raise ExportError(f"{log_dir}: no log records between the given times")
     key = signing.load_private(config.log.signing_key_file)

@@ -10,7 +10,12 @@ from contextlib import contextmanager
 from typing import Callable, Iterator
 
 
-def files_size(paths: list[str]) -> int:
+def log_size(directory: str, names: list[str] | None = None) -> int:
+    """Bytes of a log directory's chain files (or of `names` in it), for a bar's total."""
+    if names is None:
+        from ..evlog.chain import log_files
+        names = log_files(directory)
+    paths = [os.path.join(directory, n) for n in names]
     return sum(os.path.getsize(p) for p in paths if os.path.exists(p))
 
 

@@ -10,9 +10,9 @@ def test_a_host_is_capped_and_its_refusals_summarized_once():
     assert b.admit("b1", "10.0.0.6", "c", 0.0)                # another host is not affected
     assert b.summary() == {"refused": 1, "clients": 1, "top": {"10.0.0.5": 1}, "cap": 2}
     assert b.summary() is None                                 # summarized once
-    b.release("a1", "10.0.0.5", admitted=True)
+    b.release("a1", "10.0.0.5")
     assert b.admit("a4", "10.0.0.5", "c", 0.0)                # room again
-    b.release("a3", "10.0.0.5", admitted=False)               # a refused one frees nothing
+    b.release("a3", "10.0.0.5")                               # a refused one frees nothing
     assert not b.admit("a5", "10.0.0.5", "c", 0.0)
 
 

@@ -20,6 +20,6 @@ def test_a_bar_on_a_terminal_and_none_in_a_pipe(monkeypatch):
         assert drawn or text == ""
 
 
-def test_files_size_skips_what_is_gone(tmp_path):
+def test_log_size_skips_what_is_gone(tmp_path):
     (tmp_path / "a").write_bytes(b"x" * 10)
-    assert progress.files_size([str(tmp_path / "a"), str(tmp_path / "gone")]) == 10
+    assert progress.log_size(str(tmp_path), ["a", "gone"]) == 10
