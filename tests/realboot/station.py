@@ -99,7 +99,11 @@ class Station:
             children = subprocess.run(["pgrep", "-P", str(self.nspawn.pid)], capture_output=True,
                                       text=True).stdout.split()
             for pid in children:
-                if open(f"/proc/{pid}/comm").read().strip() == "systemd":
+                try:
+                    comm = open(f"/proc/{pid}/comm").read().strip()
+                except FileNotFoundError:  # a short-lived child of nspawn, already gone
+                    continue
+                if comm == "systemd":
                     return int(pid)
             time.sleep(0.1)
         raise AssertionError("no systemd in the container")
