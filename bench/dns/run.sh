@@ -11,6 +11,7 @@
 #
 #   bench/dns/run.sh                         # full run (about 25 min on 2 cores)
 #   ROUNDS=1 DUR=2 SIZES=100000 SERVERS="dnsmasq_addr_100k gcsguard_100k" bench/dns/run.sh --no-doc
+#   CASES_ONLY=blocked ...                   # only some cases (the suite's smoke run, tests/bench)
 #   BASE=743866c SERVERS="dnsmasq_addr_100k gcsguard_100k gcsguardbase_100k" bench/dns/run.sh
 #       # also the resolver at revision BASE (a git worktree, same venv): before/after in one run
 #
@@ -27,7 +28,10 @@ SERVERS=${SERVERS:-"dnsmasq_addr_100k unbound_100k gcsguard_100k dnsmasq_addr_1m
 WRITE_DOC=1; [ "${1:-}" = "--no-doc" ] && WRITE_DOC=0
 WORK=${PERF_WORK:-$(mktemp -d /tmp/gcsguard-bench.XXXXXX)}
 export PERF_WORK=$WORK
-for tool in dnsperf dnsmasq unbound nsd taskset; do
+need="dnsperf nsd taskset"                       # NSD is the upstream of every case
+[[ " $SERVERS " == *" dnsmasq_"* ]] && need+=" dnsmasq"
+[[ " $SERVERS " == *" unbound_"* ]] && need+=" unbound"
+for tool in $need; do
   command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install dnsperf dnsmasq unbound nsd" >&2; exit 2; }
 done
 [ -x "$GCSGUARD" ] || { echo "missing $GCSGUARD: run .ci/setup first" >&2; exit 2; }
@@ -100,7 +104,7 @@ if [[ ",$SIZES," == *",1000000,"* ]]; then
   fi
 fi
 
-versions="dnsmasq $(dnsmasq --version | head -1 | awk '{print $3}'), unbound $(unbound -V | awk '/^Version/{print $2}'), $(nsd -v 2>&1 | head -1), dnsperf $(dnsperf -h 2>&1 | awk '/^Version/{print $2}'), gcsguard $("$GCSGUARD" --version | awk '{print $2}') on Python $("${GCSGUARD%/*}/python" -c 'import platform; print(platform.python_version())')"
+versions="dnsmasq $(dnsmasq --version 2>/dev/null | head -1 | awk '{print $3}'), unbound $(unbound -V 2>/dev/null | awk '/^Version/{print $2}'), $(nsd -v 2>&1 | head -1), dnsperf $(dnsperf -h 2>&1 | awk '/^Version/{print $2}'), gcsguard $("$GCSGUARD" --version | awk '{print $2}') on Python $("${GCSGUARD%/*}/python" -c 'import platform; print(platform.python_version())')"
 report="Run $(date -u +%Y-%m-%dT%H:%MZ), $ROUNDS interleaved rounds of ${DUR} s per case, server on CPU 1 and load on CPU 0 (taskset); kernel $(uname -r), $(uname -m), $(nproc) cores; git $(git -C "$REPO" rev-parse --short HEAD).
 Versions: $versions.
 
