@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 SCHEMA_VERSION = 1
 
@@ -21,8 +21,7 @@ ACTIONS = frozenset({"allow", "block", "redirect", "log", "info", "error"})
 PROBE_DEVICE = "probe"
 
 
-@dataclass(frozen=True, slots=True)
-class Stamp:
+class Stamp(NamedTuple):           # a tuple: made for every event, at a third of a dataclass's cost
     time: str            # RFC 3339 UTC with microseconds, e.g. 2026-11-26T06:48:14.123456Z
     mono_ns: int         # CLOCK_MONOTONIC: orders events even when the wall clock jumps
     boot_id: str         # kernel boot id: mono_ns is only comparable within one boot

@@ -27,7 +27,11 @@ def line_hash(line: bytes) -> str:
 def encode(n: int, prev: str, event: dict[str, Any]) -> bytes:
     # orjson: the same compact UTF-8 JSON as json.dumps(separators=(",", ":"),
     # ensure_ascii=False), about ten times faster; every query is logged through here.
-    return orjson.dumps({"n": n, "prev": prev, **event})
+    # The two chain fields are spliced in front: the same bytes as encoding them in the
+    # dict, without building a merged dict per record.
+    body = orjson.dumps(event)
+    return b'{"n":%d,"prev":"%s",%s' % (n, prev.encode(), body[1:]) if len(body) > 2 else \
+        orjson.dumps({"n": n, "prev": prev})
 
 
 def file_name(day: str, index: int) -> str:

@@ -31,7 +31,7 @@ class LogSink:
 
     async def handle(self, events: list[Event]) -> None:
         await self._open()
-        await asyncio.to_thread(self.writer.write, events)
+        await asyncio.to_thread(self.writer.commit, self.writer.encode(events))
         await self._maintain_if_due()
 
     async def idle(self) -> None:

@@ -43,6 +43,15 @@ class LogMetrics:
                                            registry=registry)
 
 
+@dataclass(frozen=True)
+class Encoded:
+    events: list[Event]
+    blob: bytes          # the lines, each ending in a newline
+    after: int           # the chain position they were encoded to follow
+    n: int               # ... and the position and head once they are in
+    head: str
+
+
 @dataclass
 class _Loss:
     records: int = 0
@@ -153,28 +162,39 @@ class LogWriter:
         return Event(type=type, stamp=self.clock.stamp(), source="log", **fields)
 
     def write(self, events: list[Event]) -> bool:
+        return self.commit(self.encode(events))
+
+    def encode(self, events: list[Event]) -> "Encoded":
+        """The records' lines, chained from the current head. CPU only, no I/O: the sink
+        runs it on its event loop and only `commit` in the worker thread, so the thread
+        holds the GIL for a write call, not for a batch's encoding."""
         if self._loss.records:
             events = [self._loss_event(), *events]
-        day = events[0].stamp.time[:10]
         n, head, lines = self.n, self.head, []
         for event in events:
             n += 1
             line = self._encode(n, head, event)
             head = chain.line_hash(line)
             lines.append(line)
-        blob = b"\n".join(lines) + b"\n"
+        return Encoded(events, b"\n".join(lines) + b"\n", self.n, n, head)
+
+    def commit(self, batch: "Encoded") -> bool:
+        """Append an encoded batch; on failure nothing of it is in the chain and it is counted lost."""
+        if batch.after != self.n:         # the chain moved since it was encoded (never, from the sink)
+            batch = self.encode([e for e in batch.events if e.type != "log.loss"])
+        day = batch.events[0].stamp.time[:10]
         try:
             self._rotate_if_needed(day)
-            self._append(blob)
+            self._append(batch.blob)
         except OSError as e:
-            self._record_loss(events, e)
+            self._record_loss(batch.events, e)
             return False
-        self.n, self.head = n, head
-        self._size += len(blob)
+        self.n, self.head = batch.n, batch.head
+        self._size += len(batch.blob)
         self._dirty = True
         self._loss = _Loss()
-        self.metrics.written.inc(len(events))
-        self.metrics.bytes.inc(len(blob))
+        self.metrics.written.inc(len(batch.events))
+        self.metrics.bytes.inc(len(batch.blob))
         self._sync()
         return True
 
