@@ -37,7 +37,9 @@ class Lab:
         self.state = LabState(prefix, self.directory)
         self.settings = {"mode": "isolate", "allow": list(DEFAULT_ALLOW), "ipv6": "off", "quic": False,
                          "serve_dhcp": False, "gate": True, "alerts": False,
-                         "probe_netns": self.ns.probe}
+                         "probe_netns": self.ns.probe,
+                         # short for tests to see records soon; benches set a station's values
+                         "log_rate": 1000, "flow_progress_interval": 2.0}
         self.appliance: subprocess.Popen | None = None
         self._gate_seen = 0
 

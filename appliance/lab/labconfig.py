@@ -102,9 +102,9 @@ appliance_egress = ["{topology.MGMT_HOST} tcp/9093,9095"]
 mode = "{settings['mode']}"
 allow = {json.dumps(settings['allow'])}
 quic = {str(settings['quic']).lower()}
-log_rate = 1000
+log_rate = {settings['log_rate']}
 learn_min_interval = 5.0
-flow_progress_interval = 2.0
+flow_progress_interval = {settings['flow_progress_interval']}
 [alerts]
 rules_file = "{'alert-rules.toml' if settings['alerts'] else ''}"
 alertmanager_url = "http://{topology.MGMT_HOST}:9093"

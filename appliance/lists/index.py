@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import socket
 from dataclasses import dataclass, field
 
 from .parse import LineError, parse_domain_entries, parse_ip_entry, strip_comment
@@ -132,7 +133,11 @@ class IPIndex:
         return self._order[version]
 
     def match(self, address: str) -> Match | None:
-        return self.match_packed(ipaddress.ip_address(address).packed)
+        try:      # inet_pton: a fifth of ip_address's cost, and every flow and drop asks
+            raw = socket.inet_pton(socket.AF_INET6 if ":" in address else socket.AF_INET, address)
+        except OSError:                       # a scoped IPv6 address, or not an address
+            raw = ipaddress.ip_address(address).packed
+        return self.match_packed(raw)
 
     def match_packed(self, raw: bytes) -> Match | None:
         """Lookup by the 4 or 16 address bytes (as they stand in a DNS answer)."""

@@ -7,6 +7,7 @@ name that led to it (not a CDN alias met on the way).
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 import time
 from typing import Callable
@@ -75,6 +76,7 @@ class Annotator:
             **fields, "details": {**fields["details"], "dport": dport}})
 
 
+@functools.lru_cache(maxsize=4096)          # per attempt: parsing the address was most of it
 def _public(address: str) -> bool:
     try:
         ip = ipaddress.ip_address(address)

@@ -51,6 +51,7 @@ class Observation:
         self.flows = FlowReader(self._is_lan_egress, self._flow,
                                 progress_every=config.firewall.flow_progress_interval)
         self.flow_counts: dict[str, int] = {}
+        self._flow_fields: dict[int, dict] = {}                  # open flow id -> its annotation
         self.gate_verdicts: dict[tuple[str, int], dict] = {}     # (client, port) -> the gate's word
         self.flow_bytes = {"out": 0, "in": 0}
         registry.register(self)
@@ -120,7 +121,7 @@ class Observation:
 
     def _flow(self, state: str, flow: Flow) -> None:
         self.flow_counts[state] = self.flow_counts.get(state, 0) + 1
-        fields = self.annotator.fields(flow.src, flow.dst)
+        fields = self._annotation(state, flow)
         details = fields["details"]
         details.update(src=flow.src, dst=flow.dst, proto=PROTOCOLS.get(flow.proto, str(flow.proto)),
                        sport=flow.sport, dport=flow.dport, flow_id=flow.id)
@@ -147,6 +148,19 @@ class Observation:
         if state == "new":
             self.annotator.flag_direct_ip(fields, action, flow.dport)
 
+    def _annotation(self, state: str, flow: Flow) -> dict:
+        """A flow's device, name and vendor as they were when it started: found once, kept
+        while it is open (bounded like the reader's table), copied for each record."""
+        if state in ("end", "lost"):
+            known = self._flow_fields.pop(flow.id, None)
+        else:
+            known = self._flow_fields.get(flow.id)
+        if known is None:
+            known = self.annotator.fields(flow.src, flow.dst)
+            if state in ("new", "resync") and len(self._flow_fields) < self.flows.max_open:
+                self._flow_fields[flow.id] = known
+        return {**known, "details": dict(known["details"])}
+
     def describe(self):
         return []
 
@@ -155,6 +169,12 @@ class Observation:
                                     "by record (new, end, progress, resync, lost)", labels=["state"])
         for state in ("new", "end", "progress", "resync", "lost"):
             flows.add_metric([state], self.flow_counts.get(state, 0))
+        open_now = GaugeMetricFamily("gcsguard_flows_open", "Allowed flows open (tracked for "
+                                     "progress and end records)", value=len(self.flows.open))
+        flows_untracked = CounterMetricFamily("gcsguard_flows_untracked", "Flows not tracked "
+                                              "because the table of open flows was full (their "
+                                              "start and end are still recorded)",
+                                              value=self.flows.untracked)
         volume = CounterMetricFamily("gcsguard_flow_bytes", "Bytes of ended allowed flows",
                                      labels=["direction"])
         for direction, n in self.flow_bytes.items():
@@ -182,7 +202,8 @@ class Observation:
                                    "evidence, by result", labels=["result"])
         pcap.add_metric(["written"], self.evidence.written)
         pcap.add_metric(["failed"], self.evidence.failures)
-        return [flows, volume, overruns, direct, devices, untracked, logged, pcap]
+        return [flows, open_now, flows_untracked, volume, overruns, direct, devices, untracked,
+                logged, pcap]
 
 
 def _now_ns() -> int:
