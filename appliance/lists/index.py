@@ -147,6 +147,10 @@ class IPIndex:
             net = value & (((1 << plen) - 1) << (bits - plen)) if plen else 0
             packed = table.get(net)
             if packed is not None:
-                network = _NETWORK[version]((net, plen))
-                return Match(str(network), self.sources[packed >> 1])
+                return Match(_network_text(version, net, plen), self.sources[packed >> 1])
         return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _network_text(version: int, net: int, plen: int) -> str:
+    return str(_NETWORK[version]((net, plen)))

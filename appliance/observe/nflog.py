@@ -125,6 +125,9 @@ class NflogReader:
             for packet in parse(data):
                 self._count(packet)
                 handle(packet)
+            # sock_recv returns at once while data is queued: without a yield, a flood of
+            # drops would starve every other task, the log's sink among them
+            await asyncio.sleep(0)
 
     def close(self) -> None:
         self.sock.close()
