@@ -37,7 +37,6 @@ class PcapStore:
             when = timestamp or self.clock()
             sec = int(when)
             self._writer.write_packet(payload, sec=sec, usec=int((when - sec) * 1e6))
-            self._writer.flush()
         except OSError:
             self.failures += 1                      # counted; the event still says what happened
             self._writer = None
@@ -49,6 +48,17 @@ class PcapStore:
         self.written += 1
         return ref
 
+    def flush(self) -> None:
+        """Write what is buffered: the reader calls this after each datagram of logged
+        packets, so a burst costs one write, not one per packet."""
+        if self._writer is None:
+            return
+        try:
+            self._writer.flush()
+        except OSError:
+            self.failures += 1
+            self._writer = None
+
     def _rotate(self) -> None:
         if self._writer is not None:
             self._writer.close()
@@ -56,8 +66,7 @@ class PcapStore:
         self._serial += 1
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(self.clock()))
         self._name = f"drops-{stamp}-{self._serial % 10000:04d}.pcap"
-        self._writer = RawPcapWriter(os.path.join(self.directory, self._name), linktype=LINKTYPE_RAW,
-                                     sync=True)
+        self._writer = RawPcapWriter(os.path.join(self.directory, self._name), linktype=LINKTYPE_RAW)
         self._writer.write_header(None)
         self._index, self._size = 0, 24
         self._prune()

@@ -113,7 +113,9 @@ class NflogReader:
             self._next_seq = packet.seq + 1
 
     async def run(self, handle: Callable[[LoggedPacket], None]) -> None:
+        """`handle` gets each packet; its `batch_done()`, if it has one, after each datagram."""
         loop = asyncio.get_running_loop()
+        batch_done = getattr(handle, "batch_done", lambda: None)
         while True:
             try:
                 data = await loop.sock_recv(self.sock, 1 << 18)
@@ -125,6 +127,7 @@ class NflogReader:
             for packet in parse(data):
                 self._count(packet)
                 handle(packet)
+            batch_done()
             # sock_recv returns at once while data is queued: without a yield, a flood of
             # drops would starve every other task, the log's sink among them
             await asyncio.sleep(0)

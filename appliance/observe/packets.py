@@ -73,6 +73,11 @@ class PacketEvents:
         self.is_local = is_local
         self.logged: dict[str, int] = {}           # reason -> packets received from NFLOG
 
+    def batch_done(self) -> None:
+        """After each datagram of the kernel's log: the evidence of its packets written."""
+        if self.evidence is not None:
+            self.evidence.flush()
+
     def __call__(self, packet: LoggedPacket) -> None:
         if not packet.prefix.startswith(PREFIX):
             return

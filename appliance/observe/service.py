@@ -109,7 +109,7 @@ class Observation:
                     "action": event.action, "reason": event.reason, "name": event.name}
 
     async def close(self) -> None:
-        pass
+        self.evidence.close()              # at shutdown (the bus closes its sinks last)
 
     def _is_lan_egress(self, flow: Flow) -> bool:
         """A LAN device's flow out: not the appliance's own (the gate's upstream legs

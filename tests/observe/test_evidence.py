@@ -45,3 +45,11 @@ def test_extract_copies_verified_packets_and_names_missing_and_altered(tmp_path)
     path.write_bytes(bytes(data))
     report = extract(wanted, str(tmp_path / "pcap"), str(tmp_path / "out2.pcap"))
     assert report["altered"] == [f"{refs[2]['file']}#2"] and report["written"] == 2
+
+
+def test_packets_are_on_disk_once_the_batch_is_flushed(tmp_path):
+    store = PcapStore(str(tmp_path), 1 << 20, 1 << 30)
+    refs = [store.write(packet(i)) for i in range(3)]
+    store.flush()                                               # what the reader does per datagram
+    assert [d for d, _ in read_packets(str(tmp_path / refs[0]["file"]))] == [packet(i) for i in range(3)]
+    store.close()
