@@ -120,7 +120,8 @@ class Appliance:
         self.observation = Observation(config, self.bus, self.registry, lambda: self.holder.judge,
                                        self.holder.policy.inventory, set(),
                                        self.firewall.counters, self.firewall.while_down)
-        self.dhcp = DhcpService(config, self.bus, self.registry)
+        self.dhcp = DhcpService(config, self.bus, self.registry,
+                                lambda: [mac.lower() for mac in self.holder.policy.inventory])
 
     async def _check_links(self) -> None:
         """Configured interfaces and listen addresses exist, or we do not start (exit 2)."""

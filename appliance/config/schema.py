@@ -178,6 +178,10 @@ class NetworkSection:
     serve_dhcp: bool = opt(False, doc="the appliance's DHCP server (dnsmasq) answers on the LAN")
     dhcp_range: str = opt("", check=lambda v: dhcp_range(v),
                           doc="FIRST,LAST IPv4 addresses handed out when serve_dhcp is on")
+    dhcp_unknown_leases: int = opt(32, check=non_negative,
+                                   doc="leases MACs not in [devices] inventory may hold at once, "
+                                   "from the top of dhcp_range: a flood of new MACs takes these, "
+                                   "never the inventory's addresses (0: unknown devices get none)")
     dhcp_lease_time: str = opt("12h", check=lambda v: None if v[:-1].isdigit() and v[-1] in "mhd"
                                else "must be a number of minutes, hours or days: 45m, 12h, 7d")
     serve_ntp: bool = opt(False, doc="the appliance's NTP server answers on the LAN")

@@ -39,7 +39,7 @@ class Lab:
                          "serve_dhcp": False, "gate": True, "alerts": False,
                          "probe_netns": self.ns.probe,
                          # short for tests to see records soon; benches set a station's values
-                         "log_rate": 1000, "flow_progress_interval": 2.0}
+                         "log_rate": 1000, "flow_progress_interval": 2.0, "dhcp_unknown_leases": 8}
         self.appliance: subprocess.Popen | None = None
         self._gate_seen = 0
 

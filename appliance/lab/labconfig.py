@@ -97,6 +97,7 @@ management_interfaces = ["mgmt0"]
 ipv6 = "{settings['ipv6']}"
 serve_dhcp = {str(settings['serve_dhcp']).lower()}
 dhcp_range = "10.70.0.100,10.70.0.150"
+dhcp_unknown_leases = {settings['dhcp_unknown_leases']}
 appliance_egress = ["{topology.MGMT_HOST} tcp/9093,9095"]
 [firewall]
 mode = "{settings['mode']}"

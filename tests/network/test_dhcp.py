@@ -14,7 +14,7 @@ DHCP_CLIENT = textwrap.dedent("""
     import json
     from scapy.all import BOOTP, DHCP, conf, dhcp_discover, dhcp_request, get_if_hwaddr
     conf.checkIPaddr = False
-    offer = dhcp_discover(iface="eth0", timeout=8, verbose=0)   # dnsmasq pings first: ~3 s
+    offer = dhcp_discover(iface="eth0", timeout=8, verbose=0)
     if offer is None or DHCP not in offer:
         print(json.dumps(None)); raise SystemExit
     options = dict(o for o in offer[DHCP].options if isinstance(o, tuple))
@@ -35,9 +35,20 @@ def test_dnsmasq_config_is_dhcp_only_with_gcsguard_as_router_and_resolver(tmp_pa
     text = render_dnsmasq(config, "/state/leases", "/state/lease-event").splitlines()
     assert "port=0" in text                                   # DNS off: gcsguard resolves
     assert "interface=lan0" in text and "interface=wlan0" in text
-    assert "dhcp-range=10.70.0.100,10.70.0.150,12h" in text
+    assert "dhcp-range=tag:inventory,10.70.0.100,10.70.0.150,12h" in text
+    assert "dhcp-range=tag:!inventory,10.70.0.119,10.70.0.150,12h" in text   # the top 32
+    assert "dhcp-lease-max=51" in text and "no-ping" in text
     assert {"dhcp-option=option:router,0.0.0.0", "dhcp-option=option:dns-server,0.0.0.0",
             "dhcp-option=option:ntp-server,0.0.0.0"} <= set(text)
+
+
+def test_inventory_macs_are_tagged_and_unknown_ones_can_be_refused_all(tmp_path):
+    config = load_config(config_file(tmp_path, extra='[network]\nserve_dhcp = true\n'
+                                     'dhcp_range = "10.70.0.100,10.70.0.150"\ndhcp_unknown_leases = 0\n'))
+    text = render_dnsmasq(config, "/l", "/s", ["02:aa:00:00:00:23"]).splitlines()
+    assert "dhcp-host=02:aa:00:00:00:23,set:inventory" in text
+    assert [line for line in text if line.startswith("dhcp-range=")] == \
+        ["dhcp-range=tag:inventory,10.70.0.100,10.70.0.150,12h"]
 
 
 def test_serve_dhcp_needs_a_range(tmp_path):
@@ -60,6 +71,62 @@ def test_lease_script_sends_one_event_and_ignores_other_calls(tmp_path):
     assert (event["type"], event["device_id"], event["device_ip"], event["name"]) == \
         ("dhcp.lease", "mac:02:aa:00:00:00:23", "10.70.0.101", "ctl-03")
     assert lease_main([str(tmp_path / "nobody-listens"), "del", "02:aa:00:00:00:23", "10.70.0.101"]) == 0
+
+
+FLOOD = textwrap.dedent("""
+    import json, random, sys
+    from scapy.all import (BOOTP, DHCP, IP, UDP, AsyncSniffer, Ether, conf, mac2str, sendp)
+    conf.checkIPaddr = False
+    count, rng = int(sys.argv[1]), random.Random(7)
+    macs = ["02:%02x:%02x:%02x:%02x:%02x" % tuple(rng.randrange(256) for _ in range(5)) for _ in range(count)]
+
+    def frame(i, mac, *options):
+        return (Ether(src=mac, dst="ff:ff:ff:ff:ff:ff") / IP(src="0.0.0.0", dst="255.255.255.255")
+                / UDP(sport=68, dport=67) / BOOTP(chaddr=mac2str(mac), xid=1000 + i, flags=0x8000)
+                / DHCP(options=[*options, "end"]))
+
+    def exchange(kind, frames):
+        sniffer = AsyncSniffer(iface="eth0", filter="udp and port 68", store=True)
+        sniffer.start()
+        sendp(frames, iface="eth0", verbose=0)
+        import time; time.sleep(3)
+        replies = {}
+        for p in sniffer.stop():
+            if BOOTP in p and DHCP in p:
+                options = dict(o for o in p[DHCP].options if isinstance(o, tuple))
+                if options.get("message-type") == kind:
+                    replies[p[BOOTP].xid - 1000] = (p[BOOTP].yiaddr, options.get("server_id"))
+        return replies
+
+    offers = exchange(2, [frame(i, m, ("message-type", "discover")) for i, m in enumerate(macs)])
+    acks = exchange(5, [frame(i, macs[i], ("message-type", "request"), ("requested_addr", ip),
+                              ("server_id", server)) for i, (ip, server) in offers.items()])
+    print(json.dumps({"offers": len(offers), "acks": sorted(ip for ip, _ in acks.values())}))
+""")
+
+
+def test_a_flood_of_new_macs_takes_only_the_unknown_share_of_the_pool(lab):
+    """60 random MACs ask at once: 8 (the lab's dhcp_unknown_leases) get leases, from the
+    top of the range, and the inventory's controller still gets its lease at once. Control:
+    the unknown share is really used, and the same flood with a bigger share gets more."""
+    assert lab.reload(serve_dhcp=True)
+    try:
+        assert wait_for(lambda: lab.metric("gcsguard_dhcp_server_up") == 1)
+        out = lab.run("ctl", sys.executable, "-c", FLOOD, "60", timeout=60)
+        assert out.returncode == 0, out.stderr
+        flood = json.loads(out.stdout)
+        assert len(flood["acks"]) == 8, flood
+        assert all(143 <= int(ip.rsplit(".", 1)[1]) <= 150 for ip in flood["acks"]), flood
+        assert wait_for(lambda: lab.metric("gcsguard_dhcp_leases", known="false") == 8)
+        lease = json.loads(lab.run("ctl", sys.executable, "-c", DHCP_CLIENT, timeout=30).stdout)
+        assert lease and lease["type"] == 5, lease                  # the inventory device: served
+        assert wait_for(lambda: lab.metric("gcsguard_dhcp_leases", known="true") == 1)
+        assert lab.reload(dhcp_unknown_leases=20)                   # a bigger share: more of them
+        assert wait_for(lambda: lab.metric("gcsguard_dhcp_server_up") == 1)
+        again = json.loads(lab.run("ctl", sys.executable, "-c", FLOOD, "60", timeout=60).stdout)
+        assert len(again["acks"]) > 8, again
+    finally:
+        assert lab.reload(serve_dhcp=False, dhcp_unknown_leases=8)
 
 
 def test_a_controller_gets_a_lease_and_the_lease_is_an_event(lab):
