@@ -15,7 +15,7 @@ from .writer import LogWriter
 
 
 class LogSink:
-    gather = 0.005      # seconds a lone event waits for company before it is written
+    gather = 0.05       # seconds a lone event waits for company before it is written
 
     def __init__(self, writer: LogWriter, *, checkpoint_interval: float, retention_days: int) -> None:
         self.writer = writer
