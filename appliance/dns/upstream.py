@@ -23,6 +23,7 @@ from .answers import EDNS_SIZE
 
 DOWN_AFTER = 3
 DOWN_FOR = 5.0
+MAX_IN_FLIGHT = 1024        # upstream queries at once: each holds a socket (a file descriptor)
 RESULTS = ("ok", "timeout", "error", "truncated", "mismatch", "rcode")
 
 
@@ -50,8 +51,15 @@ def parse_servers(addresses: tuple[str, ...]) -> list[Server]:
 
 
 class Forwarder:
-    def __init__(self, servers: list[Server], timeout: float, registry: CollectorRegistry) -> None:
+    def __init__(self, servers: list[Server], timeout: float, registry: CollectorRegistry,
+                 max_in_flight: int = MAX_IN_FLIGHT) -> None:
         self.servers, self.timeout = servers, timeout
+        self.max_in_flight, self.in_flight = max_in_flight, 0
+        self._refused = Counter("gcsguard_dns_upstream_overload_total",
+                                "Queries not forwarded because MAX_IN_FLIGHT were waiting on "
+                                "upstreams (answered SERVFAIL)", registry=registry)
+        Gauge("gcsguard_dns_upstream_in_flight", "Queries waiting on an upstream",
+              registry=registry).set_function(lambda: self.in_flight)
         self._up = Gauge("gcsguard_dns_upstream_up", "1 if the upstream answered its last query",
                          ["upstream"], registry=registry)
         self._queries = Counter("gcsguard_dns_upstream_queries_total",
@@ -66,7 +74,18 @@ class Forwarder:
         return healthy or list(self.servers)
 
     async def resolve(self, q: wire.Query) -> bytes | None:
-        """The upstream's response (with the client's ID restored), or None if all failed."""
+        """The upstream's response (with the client's ID restored), or None if all failed or
+        too many queries wait already (a flood of unique names must not take every socket)."""
+        if self.in_flight >= self.max_in_flight:
+            self._refused.inc()
+            return None
+        self.in_flight += 1
+        try:
+            return await self._resolve(q)
+        finally:
+            self.in_flight -= 1
+
+    async def _resolve(self, q: wire.Query) -> bytes | None:
         for server in self._order(time.monotonic()):
             qid = secrets.randbits(16)
             flags = wire.RD | (q.flags & wire.CD)

@@ -61,3 +61,35 @@ def test_all_upstreams_down_fails_within_the_bound():
 
     result, elapsed = asyncio.run(run())
     assert result is None and elapsed < 0.6
+
+
+def test_queries_beyond_the_in_flight_bound_fail_at_once_and_are_counted():
+    """Two may wait on a silent upstream; the other three are refused at once, nothing sent
+    for them. Control: once the two are done, a query is forwarded again."""
+    async def run():
+        dead = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        dead.bind(("127.0.0.1", 0))
+        dead.setblocking(False)
+        registry = CollectorRegistry()
+        f = Forwarder([Server("127.0.0.1", dead.getsockname()[1])], 0.3, registry, max_in_flight=2)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        tasks = [asyncio.create_task(f.resolve(client_query())) for _ in range(5)]
+        await asyncio.sleep(0.05)
+        refused_at_once = [t.done() for t in tasks]
+        await asyncio.gather(*tasks)
+        received = 0
+        while True:
+            try:
+                dead.recv(4096)
+                received += 1
+            except BlockingIOError:
+                break
+        await f.resolve(client_query())                  # the bound frees up again
+        dead.recv(4096)
+        dead.close()
+        return refused_at_once, received, registry.get_sample_value("gcsguard_dns_upstream_overload_total"), loop.time() - start
+
+    refused_at_once, received, overload, elapsed = asyncio.run(run())
+    assert refused_at_once == [False, False, True, True, True]
+    assert received == 2 and overload == 3
