@@ -101,6 +101,9 @@ class Devices:
         mac = mac.lower()
         if not mac or mac == "00:00:00:00:00:00" or mac.startswith(("33:33", "01:00:5e", "ff:ff")):
             return
+        if mac == PROBE_MAC:          # known by its address, never a device (nor counted as one)
+            self.mac_of[ip] = mac
+            return
         device = self.by_mac.get(mac)
         if device is None and len(self.by_mac) >= self.max_devices and mac not in self.inventory:
             self.untracked += 1     # a random-MAC flood: counted; inventory devices always kept
@@ -115,8 +118,6 @@ class Devices:
         device.ips.add(ip)
 
     def _announce(self, mac: str, ip: str, how: str) -> None:
-        if mac == PROBE_MAC:
-            return
         known = self.inventory.get(mac)
         details = {"mac": mac, "ip": ip, "how": how, "randomized_mac": randomized(mac)}
         if known:

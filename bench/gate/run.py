@@ -97,52 +97,52 @@ def cpu_seconds(pid: int) -> float:
 
 
 def measure(lab, pid: int | None, connections: int, concurrency: int) -> tuple[dict, dict]:
-    """Rate with `concurrency` clients, latency one connection at a time (no queueing), and
-    the relaying process's CPU per connection over both."""
-    before = cpu_seconds(pid) if pid else 0.0
+    """Rate with `concurrency` clients, latency one connection at a time (no queueing), the
+    relaying process's CPU per connection over both, and the daemon's (it records them)."""
+    daemon = lab.state.pids["appliance"]
+    before, daemon_before = cpu_seconds(pid) if pid else 0.0, cpu_seconds(daemon)
     rate = run(lab, "www.allowed.example", connections, concurrency, "ok")
     single = run(lab, "www.allowed.example", 100, 1, "ok")
     if pid:
         rate["cpu_ms_per_connection"] = round((cpu_seconds(pid) - before) * 1000 / (connections + 100), 2)
+    rate["daemon_cpu_ms_per_connection"] = round((cpu_seconds(daemon) - daemon_before) * 1000
+                                                 / (connections + 100), 3)
     return rate, single
 
 
-def main() -> None:
+def bench(connections: int, concurrency: int, rounds: int, peers: tuple[str, ...]) -> dict:
+    """Every case once per round, interleaved (the machine's noise is shared)."""
     from appliance.lab import topology
     from appliance.lab.labconfig import GATE_UID
     from appliance.lab.lab import Lab
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--connections", type=int, default=400)
-    parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
-    if not shutil.which("haproxy"):
-        sys.exit("missing haproxy (the peer): apt-get install haproxy")
     directory = tempfile.mkdtemp(prefix="gcsguard-bench-")
     os.chmod(directory, 0o750)
     lab = Lab(os.path.join(directory, "lab"), prefix=f"gcg{os.getpid() % 100000}")
-    lab.up(mode="vendor-block")
-    peers = peer_commands(directory, load_config(lab.config_path).gate.listen_port)
+    lab.up(mode="vendor-block", flow_progress_interval=60.0)      # a station's interval
+    commands = {k: v for k, v in peer_commands(directory, load_config(lab.config_path).gate.listen_port).items()
+                if k in peers}
     results: dict[str, list] = {}
 
     def keep(case: str, measured: tuple[dict, dict]) -> None:
         results.setdefault(case, []).append(measured[0])
         results.setdefault(f"{case}_1", []).append(measured[1])
     try:
-        for _ in range(args.rounds):                     # interleaved: the machine's noise is shared
+        for _ in range(rounds):
             lab.reload(gate=False)
-            keep("direct", measure(lab, None, args.connections, args.concurrency))
+            keep("direct", measure(lab, None, connections, concurrency))
             lab.reload(gate=True)
-            keep("gate", measure(lab, lab.state.pids["gate"], args.connections, args.concurrency))
+            keep("gate", measure(lab, lab.state.pids["gate"], connections, concurrency))
             results.setdefault("blocked", []).append(
-                run(lab, "mydjiflight.dji.com", args.connections, args.concurrency, "refused"))
+                run(lab, "mydjiflight.dji.com", connections, concurrency, "refused"))
+            if not commands:
+                continue
             lab.stop_gate()
-            for peer, command in peers.items():
+            for peer, command in commands.items():
                 process = topology.start(lab.state, peer, lab.ns.appl, "setpriv", f"--reuid={GATE_UID}",
                                          "--regid=0", "--clear-groups", *command)
                 time.sleep(1.0)
                 assert process.poll() is None, f"{peer} exited: {lab._read(peer + '.out')[-2000:]}"
-                keep(peer, measure(lab, process.pid, args.connections, args.concurrency))
+                keep(peer, measure(lab, process.pid, connections, concurrency))
                 if peer == "haproxy":                    # a peer that does the gate's job
                     refused = run(lab, "mydjiflight.dji.com", 20, 1, "refused")
                     assert refused["completed"] == 20, refused
@@ -150,7 +150,20 @@ def main() -> None:
             lab.start_gate()
     finally:
         lab.down()
-    print(json.dumps({"rounds": results, "summary": summarize(results)}, indent=2))
+    return {"rounds": results, "summary": summarize(results)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--connections", type=int, default=400)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--peers", default="haproxy,relay", help="peers to run beside the gate ('' for none)")
+    args = parser.parse_args()
+    peers = tuple(p for p in args.peers.split(",") if p)
+    if "haproxy" in peers and not shutil.which("haproxy"):
+        sys.exit("missing haproxy (the peer): apt-get install haproxy, or --peers relay")
+    print(json.dumps(bench(args.connections, args.concurrency, args.rounds, peers), indent=2))
 
 
 def summarize(results: dict[str, list]) -> dict:
@@ -168,13 +181,17 @@ def summarize(results: dict[str, list]) -> dict:
     summary = {"direct": {"per_s": median(per_round("direct", "per_s")),
                           "median_ms_1": median(per_round("direct_1", "median_ms"))},
                "blocked": {"per_s": median(per_round("blocked", "per_s"))}}
+    summary["direct"]["daemon_cpu_ms_per_connection"] = median(per_round("direct", "daemon_cpu_ms_per_connection"))
     for case in ("gate", "haproxy", "relay"):
+        if case not in results:
+            continue
         summary[case] = {
             "rate_vs_direct": round(median([c / d for c, d in zip(per_round(case, "per_s"),
                                                                   per_round("direct", "per_s"))]), 2),
             "added_median_ms_1": added(f"{case}_1", "median_ms"),
             "added_p99_ms_1": added(f"{case}_1", "p99_ms"),
-            "cpu_ms_per_connection": median(per_round(case, "cpu_ms_per_connection"))}
+            "cpu_ms_per_connection": median(per_round(case, "cpu_ms_per_connection")),
+            "daemon_cpu_ms_per_connection": median(per_round(case, "daemon_cpu_ms_per_connection"))}
     return summary
 
 

@@ -71,3 +71,14 @@ def test_a_random_mac_flood_fills_no_more_than_the_table():
     full = [e for e in bus.events if e["type"] == "device.table_full"]
     assert [e["details"]["untracked"] for e in full] == [1, 1000]
     assert devices.identify("10.0.7.249") == ("", "")                            # not tracked
+
+
+def test_the_verification_probe_is_identified_but_never_a_device():
+    from appliance.observe.devices import PROBE_MAC
+    bus = RecordingBus()
+    devices = Devices({}, bus, lookup=lambda ip: None)
+    devices.learn("10.255.255.2", PROBE_MAC, "packet")
+    devices.learn("10.0.0.9", "da:00:00:00:00:09", "packet")          # control: a device
+    assert devices.identify("10.255.255.2") == ("probe", "verification-probe")
+    assert list(devices.by_mac) == ["da:00:00:00:00:09"]            # what gcsguard_devices counts
+    assert [e["type"] for e in bus.events] == ["device.unknown"]
