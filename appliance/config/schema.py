@@ -149,7 +149,8 @@ class DnsSection:
     upstream_timeout: float = opt(1.0, check=positive, doc="seconds per upstream attempt")
     sinkhole: Literal["nxdomain", "nodata", "null"] = opt("nxdomain")
     sinkhole_ttl: int = opt(60, check=non_negative)
-    cache_size: int = opt(100_000, check=positive, doc="answers kept")
+    cache_size: int = opt(10_000, check=positive,
+                          doc="answers kept (about 1 KB each: a flood of unique names fills it)")
     min_ttl: int = opt(0, check=non_negative)
     max_ttl: int = opt(86_400, check=positive)
     negative_max_ttl: int = opt(3_600, check=non_negative, doc="cap on NXDOMAIN/NODATA caching")
