@@ -60,7 +60,7 @@ class Appliance:
                  registry: CollectorRegistry | None = None, with_socket: bool = True,
                  with_firewall: bool = True) -> None:
         config = policy.config
-        self.registry = registry or new_registry()
+        self.registry = registry or new_registry(config.appliance.station)
         self.clock = clock or Clock()
         self.bus = EventBus(self.clock, self.registry)
         # Under systemd the key comes as a credential (the service user cannot read /etc's copy).

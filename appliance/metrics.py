@@ -24,11 +24,12 @@ from .config.endpoint import Endpoint
 from .config.schema import Secret
 
 
-def new_registry() -> CollectorRegistry:
+def new_registry(station: str = "") -> CollectorRegistry:
     disable_created_metrics()     # *_created series double the series count for no use here
     registry = CollectorRegistry(auto_describe=True)
-    Gauge("gcsguard_build_info", "Build of the running appliance (always 1)",
-          ["version", "python"], registry=registry).labels(__version__, platform.python_version()).set(1)
+    Gauge("gcsguard_build_info", "Build of the running appliance and the station it says it is "
+          "([appliance] station; always 1)", ["version", "python", "station"],
+          registry=registry).labels(__version__, platform.python_version(), station).set(1)
     return registry
 
 

@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from .events.event import PROBE_DEVICE, Event
 
+GATE_DECISIONS = ("tls.decision", "http.decision", "tcp.decision")
 # Which events are egress attempts, and at which layer gcsguard saw them.
 LAYERS = {"dns.query": "dns", "dns.bypass": "dns", "egress.blocked": "ip", "egress.audit": "ip",
           "bypass.direct_ip": "ip", "egress.flow": "ip", "tls.decision": "tls",
@@ -39,6 +40,11 @@ class MetricsSink:
                                 "Egress attempts by layer (dns, ip, tls, http, tcp), what gcsguard "
                                 "did, why, the vendor, and the device (inventory name or unknown)",
                                 ["layer", "action", "reason", "vendor", "device"], registry=registry)
+        # Born at zero, as client_python advises for known label sets: a series created by
+        # its first event shows Prometheus no increase, and the first refusal would not alert.
+        for type in GATE_DECISIONS:
+            for action in ("allow", "block", "log"):
+                self.total.labels(type, action)
 
     async def handle(self, events: list[Event]) -> None:
         # Counted per batch: a labelled counter's lock and lookup per event cost more

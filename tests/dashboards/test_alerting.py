@@ -30,7 +30,7 @@ def alerting(lab, tmp_path):
             static_configs: [{{targets: ["{MGMT_APPLIANCE}:{METRICS_PORT}"], labels: {{station: lab}}}}]
         """))
     (tmp_path / "alertmanager.yml").write_text(textwrap.dedent("""\
-        route: {receiver: hook, group_by: [alertname, instance], group_wait: 1s, group_interval: 1s,
+        route: {receiver: hook, group_by: [alertname, station], group_wait: 1s, group_interval: 1s,
                 repeat_interval: 1h}
         receivers:
           - name: hook
@@ -74,4 +74,5 @@ def test_the_vendor_alert_fires_only_when_a_vendor_is_tried(lab, alerting):
                              == "GcsguardVendorEgressAttempt" and a["status"] == "firing"], timeout=30)
     fired = [a for a in alerting() if a["labels"]["alertname"] == "GcsguardVendorEgressAttempt"][0]
     assert fired["labels"]["reason"] == "vendor-learned" and fired["labels"]["severity"] == "warning"
+    assert fired["labels"]["station"] == "lab" and "at station lab (" in fired["annotations"]["summary"]
     assert time.monotonic() - start < 30

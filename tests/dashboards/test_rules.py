@@ -17,6 +17,20 @@ def test_rules_are_valid_and_their_unit_tests_pass():
     assert tested.returncode == 0 and "SUCCESS" in tested.stdout, tested.stdout + tested.stderr
 
 
+def test_every_alert_has_a_unit_test_that_fires_it_and_keeps_the_station():
+    import yaml
+    rules = yaml.safe_load(open(os.path.join(HERE, "prometheus", "gcsguard-rules.yml")))
+    tests = yaml.safe_load(open(os.path.join(HERE, "prometheus", "gcsguard-rules.test.yml")))
+    names = {r["alert"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
+    fired = [(a["alertname"], e) for t in tests["tests"] for a in t.get("alert_rule_test", [])
+             for e in a.get("exp_alerts") or []]
+    assert names == {name for name, _ in fired}
+    absent = {"GcsguardDown"}          # absent(up) has no labels to keep; its `up == 0` arm does
+    assert all("station" in e["exp_labels"] for name, e in fired if name not in absent)
+    assert all("station {{ $labels.station }}" in r["annotations"]["summary"]
+               for g in rules["groups"] for r in g["rules"] if "alert" in r)
+
+
 def test_the_example_scrape_config_is_valid():
     checked = promtool("check", "config", "scrape.yml", cwd=os.path.join(HERE, "prometheus"))
     assert checked.returncode == 0, checked.stdout + checked.stderr
