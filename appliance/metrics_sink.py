@@ -11,20 +11,25 @@ from .events.event import PROBE_DEVICE, Event
 
 GATE_DECISIONS = ("tls.decision", "http.decision", "tcp.decision")
 # Which events are egress attempts, and at which layer gcsguard saw them.
+# bypass.direct_ip is not one: it flags a connection already counted (its flow or its drop).
 LAYERS = {"dns.query": "dns", "dns.bypass": "dns", "egress.blocked": "ip", "egress.audit": "ip",
-          "bypass.direct_ip": "ip", "egress.flow": "ip", "tls.decision": "tls",
+          "egress.flow": "ip", "tls.decision": "tls",
           "http.decision": "http", "tcp.decision": "tcp"}
 
 
 def attempt_layer(type: str, action: str, reason: str, device_id: str) -> str | None:
-    """The layer an egress attempt was seen at; None if the record is not one (also used
-    by the offline report, on log records)."""
+    """The layer an egress attempt was decided at; None if the record is not one. Each
+    attempt counts once: a connection through the gate at the gate's decision (not its
+    redirected flow), a direct-IP one at its flow or drop (not the flag). Also used by the
+    offline report, on log records."""
     if device_id == PROBE_DEVICE:
         return None                                       # gcsguard verify's own traffic
     if type == "dns.query" and action not in ("block", "log"):
         return None                                       # only vendor or bypass lookups
     if type == "egress.flow" and reason != "new":
         return None                                       # one per allowed connection
+    if action == "redirect":
+        return None                                       # handed to the gate: its decision is the attempt
     return LAYERS.get(type)
 
 

@@ -66,8 +66,8 @@ def test_metrics_are_promtool_clean(write_config, tmp_path, daemons):
     text = d.scrape()
     r = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert metric(text, "gcsguard_build_info", '{python="%s",version="0.1.0"}' %
-                  ".".join(map(str, sys.version_info[:3]))) == 1
+    assert metric(text, "gcsguard_build_info", '{python="%s",station="test-station",version="0.1.0"}' %
+                  ".".join(map(str, sys.version_info[:3]))) == 1               # the configured station
     assert "_created" not in text
     d.stop()
 

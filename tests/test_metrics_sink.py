@@ -30,3 +30,23 @@ def test_attempts_are_counted_with_bounded_labels():
     assert registry.get_sample_value("gcsguard_events_total", {"type": "config.loaded", "action": "info"}) == 1
     names = {s.labels.get("device") for m in registry.collect() for s in m.samples}
     assert "10.70.0.9" not in names and "mydjiflight.dji.com" not in str(list(registry.collect()))
+
+
+def test_one_attempt_through_the_gate_is_counted_once():
+    """A vendor SNI sent to an address the device never looked up: its flow is handed to the
+    gate (redirect), flagged direct-IP, and refused by the gate: one attempt, at the gate."""
+    registry, clock = CollectorRegistry(), Clock()
+    common = dict(vendor="DJI", device_name="ctl-03")
+    events = [Event("egress.flow", clock.stamp(), action="redirect", reason="new", **common),
+              Event("bypass.direct_ip", clock.stamp(), action="redirect", reason="direct-ip", **common),
+              Event("tls.decision", clock.stamp(), action="block", reason="sni-list", **common),
+              Event("egress.flow", clock.stamp(), action="block", reason="end", **common),
+              # control: a blocked direct-IP drop counts once, at the drop, not at its flag
+              Event("egress.blocked", clock.stamp(), action="block", reason="vendor-address", **common),
+              Event("bypass.direct_ip", clock.stamp(), action="block", reason="direct-ip", **common)]
+    asyncio.run(MetricsSink(registry).handle(events))
+    counted = {tuple(sorted(s.labels.items())): s.value for m in registry.collect() for s in m.samples
+               if s.name == "gcsguard_egress_attempts_total"}
+    assert sum(counted.values()) == 2, counted
+    assert registry.get_sample_value("gcsguard_egress_attempts_total", {
+        "layer": "tls", "action": "block", "reason": "sni-list", "vendor": "DJI", "device": "ctl-03"}) == 1

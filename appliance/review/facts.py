@@ -161,8 +161,6 @@ def _attempt(f: Facts, r: dict, t: float, kind: str, action: str) -> None:
     layer = attempt_layer(kind, action, r.get("reason", ""), r.get("device_id", ""))
     if not layer or not (r.get("vendor") or action == "block"):
         return
-    if kind in ("egress.flow", "bypass.direct_ip") and action == "redirect":
-        return                                  # handed to the gate: its decision is the attempt
     let = action in LET_THROUGH
     f.attempts[(r.get("vendor") or "(bypass)", layer, device or "unknown", "let through" if let
                 else "blocked")] += 1

@@ -25,6 +25,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
 from appliance.config import load_config  # noqa: E402
 from appliance.lab.internet import ALLOWED  # noqa: E402
+from appliance.lab.labconfig import GATE_UID  # noqa: E402
 
 CLIENT = textwrap.dedent("""
     import json, socket, ssl, statistics, sys, time
@@ -73,7 +74,7 @@ backend original
 """
 
 
-def peer_commands(directory: str, port: int) -> dict[str, list[str]]:
+def peer_commands(lab, directory: str, port: int) -> dict[str, list[str]]:
     """Peers on the gate's port, as the gate's uid (the output chain's policy applies to them too):
     HAProxy as an SNI gate (C; rejects a vendor suffix, passes the rest to the original
     destination) and the floor, a bare Python relay that decides nothing."""
@@ -81,8 +82,12 @@ def peer_commands(directory: str, port: int) -> dict[str, list[str]]:
     with open(config, "w") as f:
         f.write(HAPROXY.format(port=port))
     os.chmod(config, 0o644)
-    return {"haproxy": ["haproxy", "-db", "-f", config],
-            "relay": [sys.executable, os.path.join(HERE, "relay.py"), str(port)]}
+    as_gate = ["setpriv", f"--reuid={GATE_UID}", "--regid=0", "--clear-groups"]
+    return {"haproxy": [*as_gate, "haproxy", "-db", "-f", config],
+            # the lab's way to run Python as the gate's user: the checkout may be under a
+            # 0700 home, so its code and venv are bound where that user can read them
+            "relay": lab._as_gate(os.path.join(lab.directory, "gate-code", "bench", "gate", "relay.py"),
+                                  str(port))}
 
 
 def run(lab, name: str, count: int, workers: int, expect: str) -> dict:
@@ -113,13 +118,12 @@ def measure(lab, pid: int | None, connections: int, concurrency: int) -> tuple[d
 def bench(connections: int, concurrency: int, rounds: int, peers: tuple[str, ...]) -> dict:
     """Every case once per round, interleaved (the machine's noise is shared)."""
     from appliance.lab import topology
-    from appliance.lab.labconfig import GATE_UID
     from appliance.lab.lab import Lab
     directory = tempfile.mkdtemp(prefix="gcsguard-bench-")
     os.chmod(directory, 0o750)
     lab = Lab(os.path.join(directory, "lab"), prefix=f"gcg{os.getpid() % 100000}")
     lab.up(mode="vendor-block", flow_progress_interval=60.0)      # a station's interval
-    commands = {k: v for k, v in peer_commands(directory, load_config(lab.config_path).gate.listen_port).items()
+    commands = {k: v for k, v in peer_commands(lab, directory, load_config(lab.config_path).gate.listen_port).items()
                 if k in peers}
     results: dict[str, list] = {}
 
@@ -138,8 +142,7 @@ def bench(connections: int, concurrency: int, rounds: int, peers: tuple[str, ...
                 continue
             lab.stop_gate()
             for peer, command in commands.items():
-                process = topology.start(lab.state, peer, lab.ns.appl, "setpriv", f"--reuid={GATE_UID}",
-                                         "--regid=0", "--clear-groups", *command)
+                process = topology.start(lab.state, peer, lab.ns.appl, *command)
                 time.sleep(1.0)
                 assert process.poll() is None, f"{peer} exited: {lab._read(peer + '.out')[-2000:]}"
                 keep(peer, measure(lab, process.pid, connections, concurrency))

@@ -56,8 +56,9 @@ def test_an_allowed_name_is_in_the_set_before_its_answer_reaches_the_client(lab)
         assert "198.51.100.81 . tcp . 80" in members and "198.51.100.81 . tcp . 443" in members
         # a shared address: an allowed name resolving to a vendor address stays blocked, and says so
         assert "203.0.113.10" in lab.run("ctl", "dig", "+short", f"@{LAN_V4}", "cdn.allowed.example").stdout
+        assert wait_for(lambda: [e for e in lab.events() if e["type"] == "firewall.shared_address"])
         shared = [e for e in lab.events() if e["type"] == "firewall.shared_address"]
-        assert shared and shared[-1]["details"]["address"] == VENDOR
+        assert shared[-1]["details"]["address"] == VENDOR
         assert shared[-1]["details"]["policy"] == "block" and shared[-1]["action"] == "block"
         code = lab.run("ctl", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "1.5",
                        "http://cdn.allowed.example/").stdout
