@@ -5,9 +5,12 @@ its inventory name, or `unknown`.
 """
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from .events.event import PROBE_DEVICE, Event
+from .policy.reasons import JUDGE
 
 GATE_DECISIONS = ("tls.decision", "http.decision", "tcp.decision")
 # Which events are egress attempts, and at which layer gcsguard saw them.
@@ -45,6 +48,13 @@ class MetricsSink:
                                 "Egress attempts by layer (dns, ip, tls, http, tcp), what gcsguard "
                                 "did, why, the vendor, and the device (inventory name or unknown)",
                                 ["layer", "action", "reason", "vendor", "device"], registry=registry)
+        # The gate's own figures, from the records it sends (it serves no /metrics itself).
+        self.gate = Counter("gcsguard_gate_decisions_total", "The gate's decisions by layer (tls, "
+                            "http, tcp), action and reason", ["layer", "action", "reason"],
+                            registry=registry)
+        self.gate_policy = Gauge("gcsguard_gate_policy_loaded_timestamp_seconds", "When the gate "
+                                 "last loaded the daemon's policy (it follows every reload)",
+                                 registry=registry)
         # Born at zero, as client_python advises for known label sets: a series created by
         # its first event shows Prometheus no increase, and the first refusal would not alert.
         for type in GATE_DECISIONS:
@@ -67,6 +77,18 @@ class MetricsSink:
             self.total.labels(*labels).inc(n)
         for labels, n in attempts.items():
             self.attempts.labels(*labels).inc(n)
+        gate: dict[tuple[str, str, str], int] = {}
+        for event in events:
+            if event.source != "gate":
+                continue
+            if event.type in GATE_DECISIONS:      # a reason outside the judge's words: "other"
+                key = (event.type.split(".")[0], event.action,
+                       event.reason if event.reason in JUDGE else "other")
+                gate[key] = gate.get(key, 0) + 1
+            elif event.type == "gate.policy_loaded":
+                self.gate_policy.set(time.time())
+        for labels, n in gate.items():
+            self.gate.labels(*labels).inc(n)
 
     async def close(self) -> None:
         pass

@@ -50,3 +50,20 @@ def test_one_attempt_through_the_gate_is_counted_once():
     assert sum(counted.values()) == 2, counted
     assert registry.get_sample_value("gcsguard_egress_attempts_total", {
         "layer": "tls", "action": "block", "reason": "sni-list", "vendor": "DJI", "device": "ctl-03"}) == 1
+
+
+def test_the_gate_decisions_are_counted_with_the_judges_reasons_only():
+    registry, clock = CollectorRegistry(), Clock()
+    events = [Event("tls.decision", clock.stamp(), action="block", reason="sni-list", source="gate"),
+              Event("http.decision", clock.stamp(), action="allow", reason="host-allowed", source="gate"),
+              Event("tls.decision", clock.stamp(), action="block", reason="made-up-7", source="gate"),
+              Event("tls.decision", clock.stamp(), action="block", reason="sni-list"),   # not the gate's
+              Event("gate.policy_loaded", clock.stamp(), reason="load", source="gate")]
+    asyncio.run(MetricsSink(registry).handle(events))
+
+    def decisions(layer, action, reason):
+        return registry.get_sample_value("gcsguard_gate_decisions_total",
+                                         {"layer": layer, "action": action, "reason": reason})
+    assert decisions("tls", "block", "sni-list") == 1 and decisions("http", "allow", "host-allowed") == 1
+    assert decisions("tls", "block", "other") == 1 and decisions("tls", "block", "made-up-7") is None
+    assert registry.get_sample_value("gcsguard_gate_policy_loaded_timestamp_seconds") > 0
