@@ -119,7 +119,9 @@ def add_review_parser(sub: argparse._SubParsersAction, with_config) -> None:
                         "without reservations), 1 if it does not, 3 if it cannot be made (the "
                         "log is broken, unverifiable or missing). The period defaults to the "
                         "bundle's, or the log's first record to its last.")
-    p.add_argument("source", help="a log directory or a bundle from `review export`")
+    p.add_argument("source", nargs="+", help="a log directory or a bundle from `review "
+                   "export`; several (stations' central copies): --out is a directory with "
+                   "one report per station and index.html, a row per station with its claim")
     p.add_argument("--from", dest="since", type=_time, help="default: the bundle's period, or all")
     p.add_argument("--to", dest="until", type=_time)
     p.add_argument("--pubkey", action="append", help="trusted public key (PEM); repeatable")
@@ -176,6 +178,16 @@ def cmd_verify(args: argparse.Namespace) -> int:
           f"{report.files} files; signed through record {report.signed_n}; "
           f"{report.checkpoints_ok} signed checkpoints match")
     return EXIT_CODES[report.outcome]
+
+
+def _fleet_report(args: argparse.Namespace, reports: list, render) -> int:
+    from .fleet import write
+    rows, code = write(reports, args.out, render)
+    width = max(len(r[0]) for r in rows)
+    for station, claim, log, period, reservations, *_ , source in rows:
+        print(f"{station:<{width}}  {claim}  [log {log}; {reservations} reservations; {period}]  {source}")
+    print(f"{args.out}/index.html: {len(rows)} stations")
+    return code
 
 
 def print_verification(report, holes: list[str]) -> None:
@@ -254,10 +266,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     import os
     from .progress import bar, log_size
     from .report import SHOWN_PER_KIND, VERDICTS, gather_source, render, reservations_text, to_pdf
-    total = 0 if os.path.isfile(args.source) else log_size(args.source)
-    with bar(2 * total, "report") as progress:       # verified, then read
-        facts = gather_source(args.source, _keyring(args), args.since, args.until, args.station,
-                              progress=progress)
+
+    def facts_of(source: str, station: str = ""):
+        total = 0 if os.path.isfile(source) else log_size(source)
+        with bar(2 * total, "report") as progress:       # verified, then read
+            return gather_source(source, _keyring(args), args.since, args.until, station,
+                                 progress=progress)
+    if len(args.source) > 1:
+        if args.pdf or args.station:
+            print("--pdf and --station take one source", file=sys.stderr)
+            return 2
+        return _fleet_report(args, [(s, facts_of(s)) for s in args.source], render)
+    facts = facts_of(args.source[0], args.station)
     lists = [*facts.reservations.values(), [*facts.integrity.get("problems", []),
              *facts.integrity.get("gaps", []), *facts.integrity.get("losses", [])]]
     full_list = ""
