@@ -40,6 +40,24 @@ def test_the_files_are_what_the_sdk_builds(tmp_path, monkeypatch):
         assert json.load(open(tmp_path / name)) == content, f"{name}: run dashboards/build.py"
 
 
+def test_every_panel_keeps_the_station_has_an_id_and_says_what_it_shows():
+    """A panel sums across stations only if its title says so; ids are unique; every panel
+    has a description; counts have no decimals."""
+    aggregation = re.compile(r"\b(sum|count|max|min|avg|histogram_quantile)\b\s*(?:by\s*\(([^)]*)\))?\s*\(")
+    for name, d in dashboards().items():
+        panels = [p for p in d["panels"] if p["type"] != "row"]
+        ids = [p["id"] for p in d["panels"]]
+        assert len(ids) == len(set(ids)) and all(ids), name
+        for panel in panels:
+            assert panel.get("description"), f"{name}: {panel['title']} has no description"
+            if panel["type"] == "stat" and panel["fieldConfig"]["defaults"].get("unit") == "short":
+                assert panel["fieldConfig"]["defaults"].get("decimals") == 0, panel["title"]
+            for target in panel.get("targets", []):
+                for kind, by in aggregation.findall(target["expr"]):
+                    if kind != "histogram_quantile" and "all stations" not in panel["title"]:
+                        assert "station" in by, f"{name}: {panel['title']}: {kind} drops the station"
+
+
 def test_panels_use_only_documented_metrics_and_the_instance_variable():
     documented = set(re.findall(r"`(gcsguard_[a-z_]+)`", open(os.path.join(ROOT, "..", "docs", "metrics.md")).read()))
     uids = set()
