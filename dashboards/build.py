@@ -175,9 +175,45 @@ def device() -> Dashboard:
                              about="Allowed flows and the gate's allowed connections")))
 
 
+def fleet() -> Dashboard:
+    """One row per station (a row repeated over `station`): is it up, protecting as
+    configured, verified, and what its devices tried today."""
+    S = 'station=~"$station"'
+    d = (Dashboard("gcsguard: fleet").uid("gcsguard-fleet").tags(["gcsguard"]).refresh("1m")
+         .time("now-24h", "now")
+         .with_variable(DatasourceVariable("datasource").label("Data source").type("prometheus"))
+         .with_variable(QueryVariable("station").label("Station").datasource(DS)
+                        .query("label_values(gcsguard_build_info, station)")
+                        .include_all(True).multi(True).refresh(ON_TIME_RANGE)))
+    row = lambda title, expr, unit="short", legend="{{station}}", limits=None, about="": stat(  # noqa: E731
+        title, expr, legend, unit, about, limits).span(3).height(4)
+    return (d
+            .with_row(Row("$station").repeat("station"))
+            .with_panel(row("Scraped", f'max by (station) (up{{job=~".*gcsguard.*",{S}}})',
+                            limits=thresholds((None, "red"), (1, "green")), about="1: Prometheus reaches it"))
+            .with_panel(row("Mode", f"gcsguard_firewall_mode{{{S}}} == 1", legend="{{mode}}",
+                            about="isolate, vendor-block or audit").text_mode(BigValueTextMode.NAME))
+            .with_panel(row("Policy age", f"time() - max by (station) (gcsguard_config_last_reload_success_timestamp_seconds{{{S}}})",
+                            "s", about="Since the policy in force was loaded"))
+            .with_panel(row("Last verification pass", f"time() - max by (station) (gcsguard_isolation_last_pass_timestamp_seconds{{{S}}})",
+                            "s", limits=thresholds((None, "green"), (86400, "red")), about="gcsguard verify, hourly"))
+            .with_panel(row("Vendor attempts today",
+                            f'sum by (station) (increase(gcsguard_egress_attempts_total{{action="block",vendor!="",{S}}}[24h]))',
+                            limits=thresholds((None, "green"), (1, "orange")), about="Blocked, each counted once"))
+            .with_panel(row("Bypass attempts today",
+                            f'sum by (station) (increase(gcsguard_firewall_packets_total{{reason=~"dns-bypass|dot|quic|bypass-address|ipv6",{S}}}[24h]))',
+                            limits=thresholds((None, "green"), (1, "orange")), about="Foreign DNS, DoT, QUIC, IPv6 packets"))
+            .with_panel(row("Upstreams answering", f"sum by (station) (gcsguard_dns_upstream_up{{{S}}})",
+                            limits=thresholds((None, "red"), (1, "green")), about="DNS upstreams up"))
+            .with_panel(row("Links down", f"count by (station) (gcsguard_link_up{{{S}}} == 0) "
+                            f"or sum by (station) (gcsguard_link_up{{{S}}} * 0)",
+                            limits=GOOD_ZERO, about="Configured interfaces that are down")))
+
+
 def main() -> None:
     os.makedirs(OUT, exist_ok=True)
-    for name, build in (("gcsguard-overview", overview), ("gcsguard-device", device)):
+    for name, build in (("gcsguard-overview", overview), ("gcsguard-device", device),
+                        ("gcsguard-fleet", fleet)):
         model = json.loads(JSONEncoder().encode(build().build()))
         for number, panel in enumerate(model["panels"], 1):  # unique ids: links and alerts name them
             panel["id"] = number
