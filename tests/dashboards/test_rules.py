@@ -31,9 +31,10 @@ def test_every_alert_has_a_unit_test_that_fires_it_and_keeps_the_station():
                for g in rules["groups"] for r in g["rules"] if "alert" in r)
 
 
-def test_the_example_scrape_config_is_valid():
-    checked = promtool("check", "config", "scrape.yml", cwd=os.path.join(HERE, "prometheus"))
-    assert checked.returncode == 0, checked.stdout + checked.stderr
+def test_the_example_scrape_and_federation_configs_are_valid():
+    for config in ("scrape.yml", "federation.yml"):
+        checked = promtool("check", "config", config, cwd=os.path.join(HERE, "prometheus"))
+        assert checked.returncode == 0, config + checked.stdout + checked.stderr
 
 
 def test_the_example_alertmanager_route_is_valid():
