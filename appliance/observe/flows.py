@@ -9,6 +9,7 @@ is read again and the gap is recorded, never hidden.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from typing import Callable
@@ -17,6 +18,7 @@ from . import ctevents
 from .ctevents import Flow, EventSocket
 
 NEW, DESTROY = 0, 2
+log = logging.getLogger("gcsguard.flows")
 
 
 class FlowReader:
@@ -78,7 +80,12 @@ class FlowReader:
     async def resync(self) -> None:
         """Read the table again: flows we never saw start are recorded as such."""
         self.resyncs += 1
-        flows = [f for f in await self.dump() if self.is_lan_egress(f)]
+        try:
+            flows = [f for f in await self.dump() if self.is_lan_egress(f)]
+        except OSError as e:          # counted as one more overrun: the next one reads again
+            log.warning("conntrack dump after an overrun failed: %s", e)
+            self.overruns += 1
+            return
         missed = [f for f in flows if f.id not in self.open]
         for flow in missed:
             self._track(flow)
@@ -97,7 +104,11 @@ class FlowReader:
             now = time.monotonic()
             due = [f for f, last in self.open.values() if now - last >= self.progress_every]
             wanted = {f.id for f in due}
-            table = {f.id: f for f in await asyncio.to_thread(ctevents.dump, wanted)}
+            try:
+                table = {f.id: f for f in await asyncio.to_thread(ctevents.dump, wanted)}
+            except OSError as e:      # a dump the kernel cut short (ENOBUFS): the next pass tries again
+                log.warning("conntrack dump for progress records failed: %s", e)
+                continue
             for before in due:
                 if before.id not in self.open:                      # ended meanwhile
                     continue
