@@ -66,6 +66,7 @@ class MetricsSink:
         # than everything else this sink does.
         totals: dict[tuple[str, str], int] = {}
         attempts: dict[tuple[str, str, str, str, str], int] = {}
+        gate: dict[tuple[str, str, str], int] = {}
         for event in events:
             key = (event.type, event.action)
             totals[key] = totals.get(key, 0) + 1
@@ -73,22 +74,17 @@ class MetricsSink:
             if layer:
                 attempt = (layer, event.action, event.reason, event.vendor, event.device_name or "unknown")
                 attempts[attempt] = attempts.get(attempt, 0) + 1
-        for labels, n in totals.items():
-            self.total.labels(*labels).inc(n)
-        for labels, n in attempts.items():
-            self.attempts.labels(*labels).inc(n)
-        gate: dict[tuple[str, str, str], int] = {}
-        for event in events:
             if event.source != "gate":
                 continue
             if event.type in GATE_DECISIONS:      # a reason outside the judge's words: "other"
-                key = (event.type.split(".")[0], event.action,
-                       event.reason if event.reason in JUDGE else "other")
-                gate[key] = gate.get(key, 0) + 1
+                decision = (event.type.split(".")[0], event.action,
+                            event.reason if event.reason in JUDGE else "other")
+                gate[decision] = gate.get(decision, 0) + 1
             elif event.type == "gate.policy_loaded":
                 self.gate_policy.set(time.time())
-        for labels, n in gate.items():
-            self.gate.labels(*labels).inc(n)
+        for counter, counts in ((self.total, totals), (self.attempts, attempts), (self.gate, gate)):
+            for labels, n in counts.items():
+                counter.labels(*labels).inc(n)
 
     async def close(self) -> None:
         pass

@@ -171,7 +171,7 @@ def dump(wanted: set[int] | None = None, rcvbuf: int = 4 << 20) -> list[Flow]:
 
 
 class EventSocket:
-    """The multicast socket; `drain` reads what is queued, `overrun` says the kernel lost some."""
+    """The multicast socket; `drain` reads what is queued and says whether the kernel lost some."""
 
     def __init__(self, rcvbuf: int) -> None:
         s = self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)

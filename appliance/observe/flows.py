@@ -74,8 +74,8 @@ class FlowReader:
         else:                          # its start and end are recorded; no progress records
             self.untracked += 1
 
-    async def dump(self) -> list[Flow]:
-        return await asyncio.to_thread(ctevents.dump)      # a big table must not stall the loop
+    async def dump(self, wanted: set[int] | None = None) -> list[Flow]:
+        return await asyncio.to_thread(ctevents.dump, wanted)   # a big table must not stall the loop
 
     async def resync(self) -> None:
         """Read the table again: flows we never saw start are recorded as such."""
@@ -105,7 +105,7 @@ class FlowReader:
             due = [f for f, last in self.open.values() if now - last >= self.progress_every]
             wanted = {f.id for f in due}
             try:
-                table = {f.id: f for f in await asyncio.to_thread(ctevents.dump, wanted)}
+                table = {f.id: f for f in await self.dump(wanted)}
             except OSError as e:      # a dump the kernel cut short (ENOBUFS): the next pass tries again
                 log.warning("conntrack dump for progress records failed: %s", e)
                 continue

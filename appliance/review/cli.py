@@ -180,11 +180,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_CODES[report.outcome]
 
 
-def _fleet_report(args: argparse.Namespace, reports: list, render) -> int:
+def _fleet_report(args: argparse.Namespace, reports: list) -> int:
     from .fleet import write
-    rows, code = write(reports, args.out, render)
+    rows, code = write(reports, args.out)
     width = max(len(r[0]) for r in rows)
-    for station, claim, log, period, reservations, *_ , source in rows:
+    for station, claim, log, period, reservations, *_, source in rows:
         print(f"{station:<{width}}  {claim}  [log {log}; {reservations} reservations; {period}]  {source}")
     print(f"{args.out}/index.html: {len(rows)} stations")
     return code
@@ -276,7 +276,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         if args.pdf or args.station:
             print("--pdf and --station take one source", file=sys.stderr)
             return 2
-        return _fleet_report(args, [(s, facts_of(s)) for s in args.source], render)
+        return _fleet_report(args, [(s, facts_of(s)) for s in args.source])
     facts = facts_of(args.source[0], args.station)
     lists = [*facts.reservations.values(), [*facts.integrity.get("problems", []),
              *facts.integrity.get("gaps", []), *facts.integrity.get("losses", [])]]

@@ -3,12 +3,11 @@ writes for one) and an index, one row per station with its claim, so an auditor 
 a glance which stations hold, which do not, and which cannot be judged."""
 from __future__ import annotations
 
-import datetime
 import os
 import re
 from html import escape
 
-from .report import VERDICTS, _table
+from .report import VERDICTS, _table, _utc, render
 
 
 def _slug(station: str, taken: set[str]) -> str:
@@ -20,7 +19,7 @@ def _slug(station: str, taken: set[str]) -> str:
     return name
 
 
-def write(reports: list[tuple[str, object]], out_dir: str, render) -> tuple[list[list], int]:
+def write(reports: list[tuple[str, object]], out_dir: str) -> tuple[list[list], int]:
     """`reports`: (source, facts) per station. Writes <station>.html and index.html in
     out_dir; returns the index rows and the exit code (the worst claim: cannot be made 3,
     does not hold 1, holds 0)."""
@@ -33,7 +32,7 @@ def write(reports: list[tuple[str, object]], out_dir: str, render) -> tuple[list
         title, _, verdict_code = VERDICTS[facts.verdict]
         code = max(code, verdict_code)
         rows.append([facts.station, title, facts.integrity.get("outcome", ""),
-                     f"{_day(facts.since)} to {_day(facts.until)}", len(facts.weakening),
+                     f"{_utc(facts.since)} to {_utc(facts.until)}", len(facts.weakening),
                      len(facts.runs), sum(facts.attempts.values()), page, source])
     headers = ["station", "claim", "log", "period", "reservations", "verification runs",
                "attempts", "report", "source"]
@@ -45,6 +44,3 @@ def write(reports: list[tuple[str, object]], out_dir: str, render) -> tuple[list
                 f"{_table(headers, rows)}<ul>{links}</ul>")
     return rows, code
 
-
-def _day(t: float) -> str:
-    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
