@@ -201,6 +201,8 @@ scrape_configs:
         return self.sighup()
 
     def sighup(self) -> bool:
+        """SIGHUP and wait until the reload's outcome is both counted and in the log."""
+        last = self.last_n()
         before = (self.metric("gcsguard_config_reloads_total", result="success") or 0,
                   self.metric("gcsguard_config_reloads_total", result="failure") or 0)
         os.kill(self.state.pids["appliance"], signal.SIGHUP)
@@ -209,11 +211,19 @@ scrape_configs:
             now = (self.metric("gcsguard_config_reloads_total", result="success") or 0,
                    self.metric("gcsguard_config_reloads_total", result="failure") or 0)
             if now != before:
+                self._wait_logged(("config.loaded", "config.rejected"), last, deadline)
                 if now[0] > before[0] and "gate" in self.state.pids:
                     self._wait_gate_follows()
                 return now[0] > before[0]
             time.sleep(0.05)
         raise LabError("the appliance did not answer SIGHUP within 20 s")
+
+    def _wait_logged(self, types: tuple[str, ...], after: int, deadline: float) -> None:
+        # the metric moves at once; the log's sink gathers its batch for up to 50 ms more
+        while not any(e["type"] in types for e in self.events(after)):
+            if time.monotonic() > deadline:
+                raise LabError(f"no {' or '.join(types)} record after n={after}")
+            time.sleep(0.05)
 
     def _wait_gate_follows(self) -> None:
         """A reload is whole once the gate runs the policy the daemon applied."""
@@ -254,6 +264,17 @@ scrape_configs:
                 if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                     return sample.value
         return None
+
+    def last_n(self) -> int:
+        """The chain position of the log's last complete record (0 for an empty log)."""
+        for path in sorted(glob.glob(os.path.join(self.directory, "log", "events-*.jsonl")), reverse=True):
+            with open(path, "rb") as f:
+                start = max(0, os.fstat(f.fileno()).st_size - 65536)
+                f.seek(start)
+                lines = f.read().split(b"\n")[1 if start else 0:-1]     # whole lines only
+            if lines:
+                return json.loads(lines[-1])["n"]
+        return 0
 
     def events(self, after: int = 0) -> list[dict]:
         """Log records with chain position n > `after` (the log is read as files, like an auditor)."""

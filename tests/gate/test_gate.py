@@ -22,7 +22,7 @@ def decision(lab, after, type_):
 
 def test_sni_and_address_decisions_and_the_vendor_saw_nothing(lab):
     assert lab.reload(mode="vendor-block")
-    after, start = max(e["n"] for e in lab.events()), time.time()
+    after, start = lab.last_n(), time.time()
     assert curl(lab, "https://www.allowed.example/") == "200"                  # positive control
     cases = [("vendor SNI, vendor address", "mydjiflight.dji.com", VENDOR, "sni-list"),
              ("vendor SNI, other address", "mydjiflight.dji.com", ALLOWED, "sni-list"),
@@ -112,7 +112,7 @@ def test_a_clienthello_in_pieces_is_decided_all_the_same(lab):
     """A ClientHello in two segments 0.3 s apart: nothing is decided or relayed until it is
     whole, then it is decided like any other."""
     assert lab.reload(mode="vendor-block")
-    after, start = max(e["n"] for e in lab.events()), time.time()
+    after, start = lab.last_n(), time.time()
     for name, outcome in (("www.allowed.example", "verified"), ("mydjiflight.dji.com", "closed")):
         assert hello(lab, ALLOWED, name, "split") == outcome
     assert wait_for(lambda: len(decision(lab, after, "tls.decision")) == 2)
@@ -202,7 +202,7 @@ def test_evasive_clienthellos_are_refused_and_the_server_sees_no_connection(lab)
     list: refused, and the server there never gets a connection. The same hellos with the
     allowed name reach it and get its real certificate (the controls)."""
     assert lab.reload(mode="vendor-block")
-    after = max(e["n"] for e in lab.events())
+    after = lab.last_n()
     vendor, allowed = "mydjiflight.dji.com", "www.allowed.example"
     cases = [("ech", ("ech", "tls12")), ("1-byte segments", ("seg1",))]
     bad_snis = {"two names": sni_list(b"www.allowed.example", vendor.encode()),
@@ -229,7 +229,7 @@ def test_httpdns_by_its_shape_whatever_the_host(lab):
     """The real HTTPDNS forms (../shared/reference/vendor-endpoints.md §6) to an address on
     no list: 403 with the name asked in the record, and nothing reaches the server."""
     assert lab.reload(mode="vendor-block")
-    after, start = max(e["n"] for e in lab.events()), time.time()
+    after, start = lab.last_n(), time.time()
     forms = ["/139450/d?host=mydjiflight.dji.com", "/d?host=mydjiflight.dji.com",
              "/v2/0/resolve?dn=mydjiflight.dji.com", "/resolve?name=mydjiflight.dji.com&type=A",
              "/multi_dns_resolve?dn=www.allowed.example,mydjiflight.dji.com"]
@@ -258,7 +258,7 @@ print("closed" if closed else "data", round(time.monotonic() - start))
 
 def test_a_clienthello_that_never_completes_is_closed_and_recorded(lab):
     assert lab.reload(mode="vendor-block")
-    after, start = max(e["n"] for e in lab.events()), time.time()
+    after, start = lab.last_n(), time.time()
     out = lab.run("ctl", sys.executable, "-c", STALLED, UNNAMED, timeout=20).stdout.split()
     assert out[0] == "closed" and 4 <= int(out[1]) <= 8, out          # the deadline, not ours
     assert wait_for(lambda: [(e["action"], e["reason"]) for e in decision(lab, after, "tls.decision")]
@@ -282,7 +282,7 @@ def test_undecodable_requests_are_decided_enforced_and_recorded_escaped(lab):
     (the 403 comes before the record, so recording cannot undo it), and each decision is
     recorded with the bytes escaped. An allowed host with such a path is the control."""
     assert lab.reload(mode="vendor-block")
-    after, start = max(e["n"] for e in lab.events()), time.time()
+    after, start = lab.last_n(), time.time()
     cases = [(b"/ok\xff", b"www.allowed.example", "200", "allow", "host-allowed"),
              (b"/\xff\xfe", b"mydjiflight.dji.com", "403", "block", "host-list"),
              (b"/", b"mydji\xffflight.dji.com", "403", "block", "bad-host")]
@@ -339,7 +339,7 @@ def test_one_hosts_flood_leaves_other_clients_working(lab):
     assert lab.reload(mode="vendor-block")
     other = "10.70.0.77"
     assert lab.run("ctl", "ip", "addr", "add", f"{other}/24", "dev", "eth0").returncode == 0
-    after = max(e["n"] for e in lab.events())
+    after = lab.last_n()
     try:
         flood = subprocess.Popen(ns_exec(lab.ns.ctl, sys.executable, "-c", FLOOD, UNNAMED, "1100", "6"),
                                  stdout=subprocess.PIPE, text=True)

@@ -134,7 +134,7 @@ def test_drops_made_with_no_daemon_are_counted_and_a_kill_is_recorded(lab):
     assert lab.reload(mode="vendor-block")
     try:
         for how, count in ((signal.SIGTERM, 200), (signal.SIGKILL, 300)):
-            first = lab.events()[-1]["n"]
+            first = lab.last_n()
             os.kill(lab.state.pids["appliance"], how)
             lab.appliance.wait(timeout=30)
             _dot_burst(lab, count)
@@ -195,7 +195,7 @@ def test_a_scan_from_the_internet_finds_nothing_but_the_canary(lab):
 
 
 def test_rogue_router_advertisement_is_logged(lab):
-    after = max(e["n"] for e in lab.events())
+    after = lab.last_n()
     code = ("from scapy.all import IPv6, ICMPv6ND_RA, send;"
             "send(IPv6(dst='ff02::1')/ICMPv6ND_RA(), iface='eth0', verbose=0)")
     assert lab.run("ctl", sys.executable, "-c", code).returncode == 0

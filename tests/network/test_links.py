@@ -34,7 +34,7 @@ def test_the_daemon_refuses_to_start_without_its_interfaces(tmp_path, scratch_ne
 
 def test_link_changes_become_events_and_a_gauge(lab):
     assert lab.metric("gcsguard_link_up", interface="lan0", role="lan") == 1
-    after = max(e["n"] for e in lab.events())
+    after = lab.last_n()
     subprocess.run(["ip", "-n", lab.ns.ctl, "link", "set", "eth0", "down"], check=True)
     try:
         assert wait_for(lambda: lab.metric("gcsguard_link_up", interface="lan0", role="lan") == 0)

@@ -23,7 +23,7 @@ def new_events(lab, after, type_):
 
 def test_drops_and_dns_name_the_device_from_its_mac_and_inventory(lab):
     assert lab.reload(mode="vendor-block")
-    after = max(e["n"] for e in lab.events())
+    after = lab.last_n()
     lab.run("ctl", "dig", f"@{LAN_V4}", "mydjiflight.dji.com")
     lab.run("ctl", "curl", "-s", "-m", "1", f"http://{VENDOR}:8080/")     # not a gate port
     assert wait_for(lambda: new_events(lab, after, "egress.blocked"))
@@ -38,7 +38,7 @@ def test_drops_and_dns_name_the_device_from_its_mac_and_inventory(lab):
 
 def test_direct_ip_is_flagged_and_a_looked_up_address_is_not(lab):
     assert lab.reload(mode="vendor-block")
-    after = max(e["n"] for e in lab.events())
+    after = lab.last_n()
     assert lab.run("ctl", "curl", "-sf", "-m", "2", f"http://{UNNAMED}/").returncode == 0
     assert wait_for(lambda: new_events(lab, after, "bypass.direct_ip"))
     flow, = [e for e in new_events(lab, after, "egress.flow") if e["reason"] == "new"]
@@ -48,7 +48,7 @@ def test_direct_ip_is_flagged_and_a_looked_up_address_is_not(lab):
     assert bypass["action"] == "redirect" and bypass["device_name"] == "ctl-03"
     assert flow["action"] == "redirect" and flow["details"]["via"] == "gate"
     # positive control: the same address, looked up first, is attributed and not flagged
-    after = max(e["n"] for e in lab.events())
+    after = lab.last_n()
     assert lab.run("ctl", "curl", "-sf", "-m", "2", "http://direct.allowed.example/").returncode == 0
     assert wait_for(lambda: [e for e in new_events(lab, after, "egress.flow") if e["reason"] == "new"])
     flow, = [e for e in new_events(lab, after, "egress.flow") if e["reason"] == "new"]
@@ -58,7 +58,7 @@ def test_direct_ip_is_flagged_and_a_looked_up_address_is_not(lab):
 
 def test_an_allowed_download_is_counted_in_bytes(lab):
     assert lab.reload(mode="vendor-block")
-    after = max(e["n"] for e in lab.events())
+    after = lab.last_n()
     size = 300_000
     got = lab.run("ctl", "curl", "-s", "-o", "/dev/null", "-w", "%{size_download}", "-m", "5",
                   f"http://www.allowed.example/bytes/{size}")
@@ -166,7 +166,7 @@ def test_review_devices_and_timeline(lab):
 
 
 def test_an_unknown_device_is_announced(lab):
-    after = max(e["n"] for e in lab.events())
+    after = lab.last_n()
     appliance_mac = lab.run("appl", "cat", "/sys/class/net/lan0/address").stdout.strip()
     stranger = ("from scapy.all import Ether, IP, UDP, sendp\n"
                 f"sendp(Ether(src='00:00:5e:00:53:99', dst='{appliance_mac}') / "
@@ -203,7 +203,7 @@ def test_progress_records_follow_traffic_not_conntrack_lifetimes(lab, server):
     entry outlives several progress intervals (closed, as in TIME_WAIT) gets none, only its end."""
     assert lab.reload(mode="vendor-block", ipv6="on" if ":" in server else "off")
     try:
-        after = max(e["n"] for e in lab.events())
+        after = lab.last_n()
         ports = {}
         for how in ("slow-upload", "request"):
             out = lab.run("ctl", sys.executable, "-c", HTTP_CLIENT, server, how, timeout=20).stdout.split()
