@@ -16,6 +16,7 @@ from .policy import Policy, load_policy
 from .policy.cli import add_lists_parser
 from .review.cli import SUBCOMMANDS as REVIEW_SUBCOMMANDS
 from .review.cli import add_review_parser
+from .ship.cli import add_ship_parser
 from .verify.cli import add_verify_parser
 
 
@@ -101,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_keygen)
 
     add_review_parser(sub, with_config)
+    add_ship_parser(sub, with_config)
     args = parser.parse_args(_default_review_show(sys.argv[1:] if argv is None else argv))
     try:
         return args.func(args)

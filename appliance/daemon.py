@@ -82,6 +82,10 @@ class Appliance:
             from .verify.metrics import VerifyCollector
             from .verify.run import results_path
             self.registry.register(VerifyCollector(results_path(config)))
+        if config.ship.collector:
+            from .ship.rsyslog import STATS_FILE, work_directory
+            from .ship.stats import ShipCollector
+            self.registry.register(ShipCollector(os.path.join(work_directory(config), STATS_FILE)))
         self.firewall = self.observation = self.dhcp = None
         if with_firewall and config.firewall.enabled:
             self._network_parts(config)

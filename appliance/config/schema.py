@@ -57,6 +57,14 @@ def host_port(values: tuple[str, ...]) -> str | None:
     return None
 
 
+def address_port(value: str) -> str | None:
+    """host:port whose host is an IP address (the firewall opens exactly that address)."""
+    error = host_port((value,))
+    if error:
+        return error
+    return addresses((Endpoint.parse(value)[0],))
+
+
 def networks(values: tuple[str, ...]) -> str | None:
     import ipaddress
     for v in values:
@@ -263,6 +271,23 @@ class EvidenceSection:
     max_total_bytes: int = opt(1 << 30, check=positive, doc="oldest files are deleted beyond this")
 
 
+@dataclass(frozen=True)
+class ShipSection:
+    collector: str = opt("", check=lambda v: address_port(v) if v else None,
+                         doc="host:port of the central rsyslog (RELP): the log's files, checkpoints "
+                         "included, are copied there by the station's rsyslog ('' = not shipped)")
+    tls: bool = opt(False, doc="RELP over TLS: needs ca_file, cert_file and key_file")
+    ca_file: str = opt("", path=True, doc="CA that signed the collector's certificate")
+    cert_file: str = opt("", path=True, doc="this station's certificate (the collector checks it)")
+    key_file: str = opt("", path=True, doc="this station's private key (root-only)")
+    collector_name: str = opt("", doc="the name in the collector's certificate ('' = the collector's host)")
+    queue_max_bytes: int = opt(1 << 30, check=positive,
+                               doc="disk the queue may hold while the collector is away; beyond it "
+                               "records are discarded from the copy (counted) and stay on the station")
+    work_directory: str = opt("", path=True, doc="rsyslog's queue, file offsets and statistics "
+                              "('' = state_dir/ship)")
+
+
 def addresses(values: tuple[str, ...]) -> str | None:
     import ipaddress
     for v in values:
@@ -319,6 +344,7 @@ class Config:
     gate: GateSection = GateSection()
     alerts: AlertsSection = AlertsSection()
     verify: VerifySection = VerifySection()
+    ship: ShipSection = ShipSection()
     path: str = ""            # the file it came from
     sha256: str = ""          # of that file's bytes: which policy was in force
 
@@ -335,4 +361,7 @@ def cross_check(sections: dict) -> list[str]:
     dns = sections.get("dns", DnsSection())
     if dns.min_ttl > dns.max_ttl:
         errors.append("[dns] min_ttl is greater than max_ttl")
+    ship = sections.get("ship", ShipSection())
+    if ship.tls and not (ship.ca_file and ship.cert_file and ship.key_file):
+        errors.append("[ship] tls needs ca_file, cert_file and key_file")
     return errors

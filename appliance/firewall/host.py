@@ -77,6 +77,9 @@ def output_rules(config: Config, egress: tuple[Allow, ...], lan: str, wan: str) 
     upstream += [parse_allow(f"{n} udp/123") for n in net.ntp_servers]
     for entry in upstream:
         rules += _destination_rules(entry, f"oifname {wan} ")
+    if config.ship.collector:                               # the log's copy (RELP is TCP)
+        host, port = Endpoint.parse(config.ship.collector)
+        egress = (*egress, parse_allow(f"{host} tcp/{port}"))
     for entry in egress:                                    # notifiers may sit on management
         rules += _destination_rules(entry, f"oifname != {lan} ")
     return rules + ["jump drop_appliance_egress"]

@@ -8,7 +8,7 @@ from appliance.policy import load_policy
 from tests.conftest import SHIPPED_LISTS, in_netns
 
 
-def policy_for(tmp_path, firewall="", network=""):
+def policy_for(tmp_path, firewall="", network="", extra=""):
     ips = tmp_path / "lab-resolvers.ips"
     ips.write_text("# vendor: lab-public-resolver\n# category: resolver\n# type: ip\n198.51.100.53\n")
     vendor_ips = tmp_path / "vendor.ips"
@@ -34,6 +34,7 @@ appliance_egress = ["192.0.2.200 tcp/9093"]
 [firewall]
 allow = ["www.allowed.example tcp/80,443", "198.51.100.0/28 tcp/443", "203.0.113.200"]
 {firewall}
+{extra}
 """)
     return load_policy(str(path))
 
@@ -109,6 +110,14 @@ def test_appliance_answers_lan_dns_and_management_only(tmp_path):
     assert 'oifname "wan0" ip daddr 192.0.2.123/32 udp dport { 123 } accept' in out
     assert 'oifname != { "lan0", "wlan0", "gcsprobe0" } ip daddr 192.0.2.200/32 tcp dport { 9093 } accept' in out
     assert out[-1] == "jump drop_appliance_egress"
+
+
+def test_the_log_collector_is_reachable_by_tcp_only_when_configured(tmp_path):
+    rule = 'oifname != { "lan0", "wlan0", "gcsprobe0" } ip daddr 10.72.255.1/32 tcp dport { 2514 } accept'
+    assert rule not in chain(render(policy_for(tmp_path)), "output")
+    shipped = render(policy_for(tmp_path, extra='[ship]\ncollector = "10.72.255.1:2514"'))
+    assert rule in chain(shipped, "output")
+    assert not [r for r in chain(shipped, "output") if "10.72.255.1" in r and r != rule]
 
 
 @pytest.mark.parametrize("firewall, network", [
