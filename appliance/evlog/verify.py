@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+from array import array
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -52,6 +53,7 @@ class Report:
     first_time: str = ""
     last_time: str = ""
     checkpoints_ok: int = 0
+    duplicates: int = 0           # a collector's copy: lines delivered twice, dropped
     signed_n: int = 0             # the newest record a valid checkpoint covers
     signed_time: str = ""
     problems: list[Problem] = field(default_factory=list)    # tampering: BROKEN
@@ -78,12 +80,15 @@ class _Checkpoints:
 def verify(directory: str, pubkey: Ed25519PublicKey | signing.Keyring | None = None,
            checkpoints_path: str | None = None, anchor: tuple[int, str] | None = None,
            signed_head: tuple[int, str] | None = None, every: float | None = None,
-           progress: Callable[[int], Any] | None = None) -> Report:
+           progress: Callable[[int], Any] | None = None, copy: bool = False) -> Report:
     """`pubkey`: one trusted key, or a keyring (a log spanning a key rotation). `anchor`:
     (n, prev) where an excerpt of the chain is known to start, and `signed_head`: (n, hash)
     of a record known to be signed (an export's signed manifest says both); without an
     anchor a log must start at the genesis or a log.pruned record. `every`: the checkpoint
-    interval, where the checkpoints do not declare it. `progress(bytes)` as files are read."""
+    interval, where the checkpoints do not declare it. `progress(bytes)` as files are read.
+    `copy`: the directory is a collector's copy, where a shipper may deliver a line twice
+    after a crash; a line identical to the record already read with its n is dropped and
+    counted, anything else with that n is still an insertion."""
     report = Report()
     if not os.path.isdir(directory):
         report.unverifiable.append(f"{directory}: no such directory")
@@ -101,7 +106,10 @@ def verify(directory: str, pubkey: Ed25519PublicKey | signing.Keyring | None = N
                                     pubkey, report)
     if signed_head is not None:
         checkpoints.signed.setdefault(signed_head[0], (signed_head[1], "the signed manifest"))
-    _Walk(directory, report, checkpoints, anchor, progress).run()
+    _Walk(directory, report, checkpoints, anchor, progress, copy).run()
+    if report.duplicates:
+        report.notes.append(f"{report.duplicates} lines delivered twice by the shipper, each "
+                            "identical to the record read before it, were dropped")
     _judge_coverage(report, checkpoints, every)
     return report
 
@@ -135,7 +143,8 @@ class _Walk:
     """One pass over the chain files, keeping only what the next record is checked against."""
 
     def __init__(self, directory: str, report: Report, checkpoints: _Checkpoints,
-                 anchor: tuple[int, str] | None, progress: Callable[[int], Any] | None) -> None:
+                 anchor: tuple[int, str] | None, progress: Callable[[int], Any] | None,
+                 copy: bool = False) -> None:
         self.directory, self.report, self.signed = directory, report, checkpoints.signed
         self.anchor, self.progress = anchor, progress or (lambda n: None)
         self.files = chain.log_files(directory)
@@ -146,6 +155,8 @@ class _Walk:
         self.start: tuple[int, str] | None = None  # where the log begins, if not at the genesis
         self.holes = Holes(report.gaps, report.losses)
         self.unread = 0
+        # a copy's records, 8 bytes of each hash by n - first n: what a second delivery must match
+        self.seen: array | None = array("Q") if copy else None
 
     def run(self) -> None:
         r = self.report
@@ -174,6 +185,8 @@ class _Walk:
                                              "unterminated record in the middle of the log")
                     r.notes.append(f"{pending_torn}: torn record acknowledged by {where}")
                     pending_torn = None
+                if self._delivered_twice(n, raw):
+                    continue
                 if not self._links(n, prev, where):
                     return
                 self._accept(n, raw, record, where)
@@ -184,6 +197,15 @@ class _Walk:
             self._problem("deleted", f"record {self.start[0]}",
                           f"the log starts at record {self.start[0]} but no log.pruned record "
                           f"accounts for records 1..{self.start[0] - 1}")
+
+    def _delivered_twice(self, n: int, raw: bytes) -> bool:
+        if self.seen is None or self.expected_n is None or not isinstance(n, int) or n >= self.expected_n:
+            return False
+        index = n - self.report.first_n
+        if 0 <= index < len(self.seen) and self.seen[index] == _short(chain.line_hash(raw)):
+            self.report.duplicates += 1
+            return True
+        return False
 
     def _count(self, size: int) -> None:
         self.unread += size
@@ -229,6 +251,8 @@ class _Walk:
         r.records += 1
         r.last_n, r.last_time = n, record.get("time", "")
         r.first_n, r.first_time = r.first_n or n, r.first_time or r.last_time
+        if self.seen is not None:
+            self.seen.append(_short(self.prev_hash))
         signed = self.signed.get(n)
         if signed is not None:
             if signed[0] != self.prev_hash:
@@ -243,6 +267,10 @@ class _Walk:
             self.pruned_heads[d.get("through_n")] = d.get("through_head")
         elif self.holes.wants(kind):
             self.holes.see(kind, record, where)
+
+
+def _short(line_hash: str) -> int:
+    return int(line_hash[:16], 16)
 
 
 def _find_n(directory: str, files: list[str], n: int) -> str:

@@ -58,7 +58,10 @@ def add_review_parser(sub: argparse._SubParsersAction, with_config) -> None:
     p.add_argument("directory")
     p.add_argument("--pubkey", action="append", help="trusted public key (PEM) to authenticate the "
                    "checkpoints; repeat it for a log that spans a key rotation")
-    p.add_argument("--checkpoints", help="a copy of checkpoints.jsonl kept off the box")
+    p.add_argument("--checkpoints", help="a copy of checkpoints.jsonl kept off the box (the "
+                   "collector's: a station's log cut together with its checkpoints is found)")
+    p.add_argument("--copy", action="store_true", help="DIRECTORY is a collector's copy: a line "
+                   "the shipper delivered twice (identical to the record before) is dropped, counted")
     p.add_argument("--checkpoint-interval", type=float, help="seconds between checkpoints, for "
                    "logs whose checkpoints do not say (default 300, the config's default)")
     p.set_defaults(func=cmd_verify)
@@ -172,7 +175,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from .progress import bar, log_size
     with bar(log_size(args.directory), "verify") as progress:
         report = verify(args.directory, _keyring(args), args.checkpoints,
-                        every=args.checkpoint_interval, progress=progress)
+                        every=args.checkpoint_interval, progress=progress, copy=args.copy)
     print_verification(report, [f"gap: {g}" for g in report.gaps] + [f"loss: {l}" for l in report.losses])
     print(f"{report.outcome}: {report.records} records (n={report.first_n}..{report.last_n}) in "
           f"{report.files} files; signed through record {report.signed_n}; "

@@ -281,3 +281,19 @@ def test_a_tail_cut_with_its_checkpoints_is_unverifiable(running_log):
     assert main(["review", "report", str(directory), "--pubkey",
                  str(directory.parent / "keys" / "log.pub"), "--out", out]) == 3
     assert "The claim cannot be made" in open(out).read()
+
+
+def test_a_collectors_copy_may_hold_lines_delivered_twice_but_nothing_else(log):
+    """A shipper replays from its last saved position after a crash: the copy holds a run
+    of records again, byte for byte. As a copy that verifies (counted); as a station's own
+    log, and with one replayed line altered, it is an insertion."""
+    directory, path, pubkey = log
+    ls = lines(path)
+    save(path, ls[:15] + ls[4:15] + ls[15:])                 # records 5..15 delivered twice
+    report = verify(str(directory), pubkey, copy=True)
+    assert report.ok and report.duplicates == 11 and report.records == 20, report.problems
+    assert problem(directory, pubkey).kind == "inserted"  # the station's own log has no replays
+    replayed = ls[4:15]
+    replayed[3] = replayed[3].replace(b'"action":"block"', b'"action":"allow"')
+    save(path, ls[:15] + replayed + ls[15:])
+    assert problem(directory, pubkey, copy=True).kind == "inserted"
