@@ -198,8 +198,11 @@ def fleet() -> Dashboard:
             .with_panel(row("Last verification pass", f"time() - max by (station) (gcsguard_isolation_last_pass_timestamp_seconds{{{S}}})",
                             "s", limits=thresholds((None, "green"), (86400, "red")), about="gcsguard verify, hourly"))
             .with_panel(row("Vendor attempts today",
-                            f'sum by (station) (increase(gcsguard_egress_attempts_total{{action="block",vendor!="",{S}}}[24h]))',
-                            limits=thresholds((None, "green"), (1, "orange")), about="Blocked, each counted once"))
+                            f'sum by (station) ((A unless A offset 24h) or increase(A[24h]))'
+                            .replace("A", f'gcsguard_egress_attempts_total{{action="block",vendor!="",{S}}}')
+                            + f" or max by (station) (gcsguard_build_info{{{S}}}) * 0",
+                            limits=thresholds((None, "green"), (1, "orange")),
+                            about="Blocked, each counted once; a series born today counts from zero"))
             .with_panel(row("Bypass attempts today",
                             f'sum by (station) (increase(gcsguard_firewall_packets_total{{reason=~"dns-bypass|dot|quic|bypass-address|ipv6",{S}}}[24h]))',
                             limits=thresholds((None, "green"), (1, "orange")), about="Foreign DNS, DoT, QUIC, IPv6 packets"))

@@ -127,25 +127,7 @@ class RecordingBus:
 
 # A webhook receiver to run in a lab namespace: python3 -c WEBHOOK_RECEIVER OUT HOST
 # appends each POST body to OUT, one per line; webhook_posts(OUT) reads them back.
-WEBHOOK_RECEIVER = """
-import http.server, sys
-out = open(sys.argv[1], "ab", buffering=0)
-class Hook(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        out.write(self.rfile.read(int(self.headers["Content-Length"])) + b"\\n")
-        self.send_response(204); self.end_headers()
-    def log_message(self, *args):
-        pass
-http.server.HTTPServer((sys.argv[2], 9095), Hook).serve_forever()
-"""
-
-
-def webhook_posts(path) -> list[dict]:
-    import json
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+from appliance.lab.webhook import WEBHOOK_RECEIVER, webhook_posts  # noqa: E402,F401
 
 
 def judge_of(lists, mode: str = "vendor-block", allow: tuple[str, ...] = (), learned=None,

@@ -36,6 +36,42 @@ def add_lab_parser(sub) -> None:
             p.add_argument("--prometheus", action="store_true", help="also run Prometheus (if "
                            "installed) on the management host with the shipped alert rules")
         p.set_defaults(func=func)
+    text = "build several stations and a central namespace (Prometheus, a federating Prometheus, " \
+           "Alertmanager, an rsyslog collector), stay up until Ctrl-C, then tear down"
+    p = lsub.add_parser("fleet", help=text, description=text[0].upper() + text[1:] + ".")
+    p.add_argument("--dir", default="/var/lib/gcsguard-fleet", help="the fleet's files (default: "
+                   "/var/lib/gcsguard-fleet): a directory per station and central/")
+    p.add_argument("--prefix", default="gcsfleet", help="namespace name prefix (default gcsfleet)")
+    p.add_argument("--stations", type=int, default=3, choices=range(1, 10), metavar="N",
+                   help="how many stations (1-9, default 3)")
+    p.add_argument("--no-wait", action="store_true", help="tear down once it is up")
+    p.set_defaults(func=cmd_fleet)
+
+
+def cmd_fleet(args: argparse.Namespace) -> int:
+    from .fleet import CENTRAL, Fleet
+    fleet = Fleet(args.dir, args.prefix, args.stations)
+    print(f"gcsguard lab: building {args.stations} stations and {fleet.central} ...", flush=True)
+    try:
+        fleet.up()
+    except LabError as e:
+        print(f"lab fleet: {e}", file=sys.stderr)
+        return 2
+    try:
+        ns = fleet.central
+        names = ", ".join(s.settings["station"] for s in fleet.stations)
+        print(f"""
+stations    {names} (each a lab: ip netns exec {fleet.stations[0].ns.ctl} curl -m 2 http://203.0.113.10:8080/)
+Prometheus  ip netns exec {ns} curl -s 'http://{CENTRAL}:9090/api/v1/query?query=up'   (region: :9091)
+alerts      ip netns exec {ns} curl -s http://{CENTRAL}:9093/api/v2/alerts;  pages: {fleet.webhook_file}
+log copies  {fleet.copies}/STATION  (gcsguard review verify DIR --copy --pubkey {fleet.stations[0].directory}/keys/log-signing.pub)""")
+        if not args.no_wait:
+            print("\nthe fleet stays up; Ctrl-C tears it down.", flush=True)
+            _wait_for_interrupt()
+    finally:
+        for problem in fleet.down():
+            print(f"lab down: {problem}", file=sys.stderr)
+    return 0
 
 
 def cmd_up(args: argparse.Namespace) -> int:

@@ -31,11 +31,13 @@ from .topology import LabError, LabState, Namespaces
 
 
 class Lab:
-    def __init__(self, directory: str, prefix: str = "gcslab") -> None:
+    def __init__(self, directory: str, prefix: str = "gcslab", index: int = 0, station: str = "lab") -> None:
         self.directory = os.path.abspath(directory)
         self.ns = Namespaces(prefix)
         self.state = LabState(prefix, self.directory)
-        self.settings = {"mode": "isolate", "allow": list(DEFAULT_ALLOW), "ipv6": "off", "quic": False,
+        self.index = index                              # a fleet's station number (0: alone)
+        self.mgmt_appliance, self.mgmt_host = topology.mgmt_addresses(index)
+        self.settings = {"station": station, "mgmt_index": index, "ship": "","mode": "isolate", "allow": list(DEFAULT_ALLOW), "ipv6": "off", "quic": False,
                          "serve_dhcp": False, "gate": True, "alerts": False,
                          "probe_netns": self.ns.probe,
                          # short for tests to see records soon; benches set a station's values
@@ -60,7 +62,7 @@ class Lab:
         self.state.save()
         shipped_lists(self.directory, fresh=True)
         try:
-            topology.build(self.ns)
+            topology.build(self.ns, self.index)
             self._write_files()
             internet = topology.start(self.state, "internet", self.ns.inet, sys.executable, "-m",
                                       "appliance.lab.internet", self.directory)
@@ -120,14 +122,14 @@ rule_files: ["{rules}"]
 scrape_configs:
   - job_name: gcsguard
     static_configs:
-      - targets: ["{topology.MGMT_APPLIANCE}:{topology.METRICS_PORT}"]
-        labels: {{station: lab}}
+      - targets: ["{self.mgmt_appliance}:{topology.METRICS_PORT}"]
+        labels: {{station: {self.settings['station']}}}
 """)
-        url = f"http://{topology.MGMT_HOST}:9090"
+        url = f"http://{self.mgmt_host}:9090"
         process = topology.start(self.state, "prometheus", self.ns.mgmt, "prometheus",
                                  f"--config.file={config}",
                                  f"--storage.tsdb.path={os.path.join(self.directory, 'prometheus')}",
-                                 f"--web.listen-address={topology.MGMT_HOST}:9090")
+                                 f"--web.listen-address={self.mgmt_host}:9090")
         self._wait(lambda: self.run("mgmt", "curl", "-sf", "-m", "1", f"{url}/-/ready").returncode == 0,
                    process, "prometheus")
         return url
@@ -255,7 +257,7 @@ scrape_configs:
 
     def metrics_text(self) -> str:
         """Scraped from the management host, the way a station's Prometheus would."""
-        url = f"http://{topology.MGMT_APPLIANCE}:{topology.METRICS_PORT}/metrics"
+        url = f"http://{self.mgmt_appliance}:{topology.METRICS_PORT}/metrics"
         return self.run("mgmt", "curl", "-sf", "--max-time", "3", url, timeout=10).stdout
 
     def metric(self, name: str, **labels) -> float | None:

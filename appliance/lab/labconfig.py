@@ -65,9 +65,10 @@ def shipped_lists(directory: str, fresh: bool = False) -> list[str]:
 
 
 def render_config(settings: dict, lists: list[str]) -> str:
+    mgmt_appliance, mgmt_host = topology.mgmt_addresses(settings["mgmt_index"])
     return f"""\
 [appliance]
-station = "lab"
+station = "{settings['station']}"
 state_dir = "state"
 [lists]
 block = {json.dumps(lists)}
@@ -84,7 +85,7 @@ inventory = ["{topology.CONTROLLER_MAC} ctl-03 controller DJI"]
 socket = "events.sock"
 drop_report_interval = 5
 [metrics]
-listen = ["{topology.MGMT_APPLIANCE}:{topology.METRICS_PORT}"]
+listen = ["{mgmt_appliance}:{topology.METRICS_PORT}"]
 [dns]
 listen = ["{topology.LAN_V4}:53", "[{topology.LAN_V6}]:53"]
 clients = ["10.70.0.0/24", "{topology.PROBE_V4}/32", "fd00:70::/64"]
@@ -98,7 +99,7 @@ ipv6 = "{settings['ipv6']}"
 serve_dhcp = {str(settings['serve_dhcp']).lower()}
 dhcp_range = "10.70.0.100,10.70.0.150"
 dhcp_unknown_leases = {settings['dhcp_unknown_leases']}
-appliance_egress = ["{topology.MGMT_HOST} tcp/9093,9095"]
+appliance_egress = ["{mgmt_host} tcp/9093,9095"]
 [firewall]
 mode = "{settings['mode']}"
 allow = {json.dumps(settings['allow'])}
@@ -108,8 +109,10 @@ learn_min_interval = 5.0
 flow_progress_interval = {settings['flow_progress_interval']}
 [alerts]
 rules_file = "{'alert-rules.toml' if settings['alerts'] else ''}"
-alertmanager_url = "http://{topology.MGMT_HOST}:9093"
-webhook_url = "http://{topology.MGMT_HOST}:9095/"
+alertmanager_url = "http://{mgmt_host}:9093"
+webhook_url = "http://{mgmt_host}:9095/"
+[ship]
+collector = "{settings['ship']}"
 [verify]
 # beacon.allowed.example's CNAME target is mydjiflight.dji.com, already learned: a
 # verification run adds no address the other tests do not expect

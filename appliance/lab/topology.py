@@ -27,7 +27,7 @@ LAN_V4, LAN_V6 = "10.70.0.1", "fd00:70::1"
 CONTROLLER_V4, CONTROLLER_V6 = "10.70.0.23", "fd00:70::23"
 CONTROLLER_MAC = "00:00:5e:00:53:23"      # RFC 7042's documentation range, a fixed identity
 PROBE_V4 = "10.70.255.2"                  # gcsguard verify's probe (its own netns, made per run)
-MGMT_APPLIANCE, MGMT_HOST = "10.71.0.1", "10.71.0.2"
+MGMT_APPLIANCE, MGMT_HOST = "10.71.0.1", "10.71.0.2"     # station 0's; a fleet's station k: 10.71.k.x
 WAN_V4, WAN_GW_V4, WAN_V6, WAN_GW_V6 = "192.0.2.130", "192.0.2.129", "2001:db8:ffff::2", "2001:db8:ffff::1"
 METRICS_PORT = 9253
 
@@ -107,8 +107,15 @@ def sysctl(ns: str, values: dict[str, int]) -> None:
         raise LabError(f"sysctl in {ns}: {result.stderr.strip()}")
 
 
-def build(n: Namespaces) -> None:
-    """Namespaces, links, addresses and routes; raises LabError (the caller tears down)."""
+def mgmt_addresses(index: int) -> tuple[str, str]:
+    """(appliance, management host) on station `index`'s management network."""
+    return f"10.71.{index}.1", f"10.71.{index}.2"
+
+
+def build(n: Namespaces, index: int = 0) -> None:
+    """Namespaces, links, addresses and routes; raises LabError (the caller tears down).
+    `index` numbers a fleet's stations: only their management networks differ."""
+    mgmt_appliance, mgmt_host = mgmt_addresses(index)
     for ns in n.all():
         ip("netns", "add", ns)
         ip("link", "set", "lo", "up", ns=ns)
@@ -125,7 +132,7 @@ def build(n: Namespaces) -> None:
     addresses = [(n.ctl, "eth0", f"{CONTROLLER_V4}/24"), (n.ctl, "eth0", f"{CONTROLLER_V6}/64"),
                  (n.appl, "lan0", f"{LAN_V4}/24"), (n.appl, "lan0", f"{LAN_V6}/64"),
                  (n.appl, "wan0", f"{WAN_V4}/25"), (n.appl, "wan0", f"{WAN_V6}/64"),
-                 (n.appl, "mgmt0", f"{MGMT_APPLIANCE}/24"), (n.mgmt, "eth0", f"{MGMT_HOST}/24"),
+                 (n.appl, "mgmt0", f"{mgmt_appliance}/24"), (n.mgmt, "eth0", f"{mgmt_host}/24"),
                  (n.inet, "up0", f"{WAN_GW_V4}/25"), (n.inet, "up0", f"{WAN_GW_V6}/64")]
     addresses += [(n.inet, "lo", f"{a}/{128 if ':' in a else 32}") for a in ADDRESSES]
     for ns, dev, address in addresses:
