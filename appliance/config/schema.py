@@ -281,10 +281,7 @@ class ShipSection:
     cert_file: str = opt("", path=True, doc="this station's certificate (the collector checks it)")
     key_file: str = opt("", path=True, doc="this station's private key (root-only)")
     collector_name: str = opt("", doc="the name in the collector's certificate ('' = the collector's host)")
-    queue_max_bytes: int = opt(1 << 30, check=positive,
-                               doc="disk the queue may hold while the collector is away; beyond it "
-                               "records are discarded from the copy (counted) and stay on the station")
-    work_directory: str = opt("", path=True, doc="rsyslog's queue, file offsets and statistics "
+    work_directory: str = opt("", path=True, doc="where rsyslog writes its shipping statistics "
                               "('' = state_dir/ship)")
 
 

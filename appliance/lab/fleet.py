@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sys
 import time
 
@@ -95,12 +96,15 @@ class Fleet:
         master = os.path.join(station.directory, "rsyslog.conf")
         with open(master, "w") as f:          # Debian's rsyslog.conf sets the work directory
             f.write(f'global(workDirectory="{work}")\ninclude(file="{dropin}")\n')
+        pidfile = os.path.join(work, "rsyslogd.pid")
+        if os.path.exists(pidfile):          # a killed one's
+            os.unlink(pidfile)
         process = topology.start(station.state, "rsyslog", station.ns.appl, "rsyslogd", "-n", "-f", master,
-                                 "-i", os.path.join(work, "rsyslogd.pid"))
-        station._wait(lambda: os.path.exists(os.path.join(work, "rsyslogd.pid")), process, "rsyslog")
+                                 "-i", pidfile)
+        station._wait(lambda: os.path.exists(pidfile), process, "rsyslog")
 
-    def stop_shipper(self, station: Lab) -> None:
-        topology.stop(station.state, "rsyslog")
+    def stop_shipper(self, station: Lab, sig: int = signal.SIGTERM) -> None:
+        topology.stop(station.state, "rsyslog", sig)
 
     def _start_collector(self) -> None:
         work = os.path.join(self.state.directory, "rsyslog")
@@ -142,6 +146,7 @@ class Fleet:
     def _start_prometheus(self) -> None:
         with open(RULES) as f:       # the lab's alerts fire in seconds, not minutes
             rules = re.sub(r"(\n\s+for: )\S+", r"\g<1>5s", f.read())
+        rules = rules.replace("[15m]", "[20s]")    # GcsguardShippingStalled's window
         rules_path = os.path.join(self.state.directory, "rules.yml")
         with open(rules_path, "w") as f:
             f.write(rules)

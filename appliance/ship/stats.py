@@ -1,9 +1,10 @@
-"""The station's rsyslog, seen from /metrics: what waits, what left, what was discarded.
+"""The station's rsyslog, seen from /metrics: what it shipped, and whether it still runs.
 
 rsyslog's impstats appends one JSON line per counter set every interval to a file
-("Mon Nov 30 09:07:21 2026: {...}"); the latest line for the shipping action and for its
-queue are read from the file's tail at scrape time. The file's age says whether rsyslog
-still runs. logrotate keeps the file small (copytruncate, installed with the unit files).
+("Mon Nov 30 09:07:21 2026: {...}"); the latest line for the shipping action is read from
+the file's tail at scrape time. The file's age says whether rsyslog still runs; the sent
+counter standing still while checkpoints are signed says the collector is not taking lines
+(the rule GcsguardShippingStalled). logrotate keeps the file small (copytruncate).
 """
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ from .rsyslog import ACTION
 TAIL = 16384
 
 
-def latest(path: str) -> tuple[dict, dict, float] | None:
-    """(action counters, queue counters, file mtime) from the file's last lines, or None."""
+def latest(path: str) -> tuple[dict, float] | None:
+    """(the shipping action's counters, the file's mtime) from its last lines, or None."""
     try:
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
@@ -28,7 +29,6 @@ def latest(path: str) -> tuple[dict, dict, float] | None:
             mtime = os.fstat(f.fileno()).st_mtime
     except OSError:
         return None
-    action, queue = {}, {}
     for line in reversed(lines):
         start = line.find(b"{")
         if start < 0:
@@ -37,14 +37,9 @@ def latest(path: str) -> tuple[dict, dict, float] | None:
             record = json.loads(line[start:])
         except ValueError:            # the first line of the tail, cut in two
             continue
-        name = record.get("name") if isinstance(record, dict) else None
-        if name == ACTION and not action:
-            action = record
-        elif name == f"{ACTION} queue" and not queue:
-            queue = record
-        if action and queue:
-            break
-    return (action, queue, mtime) if action or queue else None
+        if isinstance(record, dict) and record.get("name") == ACTION:
+            return record, mtime
+    return None
 
 
 class ShipCollector(Collector):
@@ -53,26 +48,19 @@ class ShipCollector(Collector):
 
     def collect(self):
         got = latest(self.path)
-        action, queue, mtime = got if got else ({}, {}, 0.0)
+        action, mtime = got if got else ({}, 0.0)
         age = GaugeMetricFamily("gcsguard_ship_stats_timestamp_seconds",
                                 "When the station's rsyslog last wrote its shipping statistics "
                                 "(0: never; old: rsyslog is not running)")
         age.add_metric([], mtime)
         yield age
-        waiting = GaugeMetricFamily("gcsguard_ship_queued_messages",
-                                    "Log lines waiting in rsyslog's disk queue for the collector")
-        waiting.add_metric([], float(queue.get("size", 0)))
-        yield waiting
         for name, text, value in (
                 ("gcsguard_ship_sent", "Log lines handed to the collector's RELP session",
                  action.get("processed", 0)),
                 ("gcsguard_ship_failed", "Log lines the shipping action failed on",
                  action.get("failed", 0)),
                 ("gcsguard_ship_resumptions", "Times shipping resumed after the collector was unreachable",
-                 action.get("resumed", 0)),
-                ("gcsguard_ship_discarded", "Log lines dropped from the copy (queue full): "
-                 "still on the station, missing from the collector's copy",
-                 queue.get("discarded.full", 0) + queue.get("discarded.nf", 0))):
+                 action.get("resumed", 0))):
             family = CounterMetricFamily(name, text)
             family.add_metric([], float(value))
             yield family

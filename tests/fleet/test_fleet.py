@@ -4,6 +4,7 @@ per station, and every station's signed log is copied off the box without loss."
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -14,6 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from appliance.evlog import chain
+from appliance.lab import topology
 from appliance.lab.fleet import Fleet
 from appliance.lab.internet import VENDOR
 from tests.dashboards.test_dashboards import dashboards
@@ -124,15 +126,14 @@ def test_the_collector_away_for_30_s_loses_no_record(fleet):
     try:
         for _ in range(20):                                     # records while it is away
             two.run("ctl", "dig", "+short", "+time=1", "mydjiflight.dji.com")
-        assert wait_for(lambda: (two.metric("gcsguard_ship_queued_messages") or 0) > 0, timeout=20)
-        assert wait_for(lambda: firing(fleet, "GcsguardShippingBehind"), timeout=30)
-        assert {a["labels"]["station"] for a in firing(fleet, "GcsguardShippingBehind")} <= set(STATIONS)
+        # every station's lines wait (in its log files); the stall alerts, per station
+        assert wait_for(lambda: {a["labels"]["station"] for a in firing(fleet, "GcsguardShippingStalled")}
+                        == set(STATIONS), timeout=40)
         time.sleep(max(0.0, 30 - (time.monotonic() - stopped)))
     finally:
         fleet.start_collector()
     for station in fleet.stations:
         assert wait_for(lambda: copy_caught_up(fleet, station), timeout=60), station.settings["station"]
-    assert two.metric("gcsguard_ship_discarded_total") == 0
     text = two.metrics_text()                   # the shipping families: as documented, promtool-clean
     exposed = {f.name + ("_total" if f.type == "counter" else "") for f in text_string_to_metric_families(text)}
     assert {f for f in exposed if f.startswith("gcsguard_ship_")} == documented_families("gcsguard_ship_")
@@ -168,3 +169,35 @@ def test_a_tail_cut_on_the_station_is_found_from_the_central_copy(fleet, tmp_pat
     central = os.path.join(fleet.copy_of(one), chain.CHECKPOINTS)
     against = gcsguard("review", "verify", str(cut), "--pubkey", pubkey(one), "--checkpoints", central)
     assert against.returncode == 1 and "truncated" in against.stdout, against.stdout
+
+
+def test_a_shipper_killed_mid_burst_skips_nothing_and_the_copy_verifies(fleet):
+    """kill -9 of the station's rsyslog while records pour in: after its restart the copy
+    is complete again; lines it sends a second time are dropped as such by `--copy`."""
+    two = fleet.stations[1]
+    burst = subprocess.Popen(topology.ns_exec(two.ns.ctl, "python3", "-c", DROPS, VENDOR),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.7)
+        fleet.stop_shipper(two, signal.SIGKILL)
+        fleet.start_shipper(two)
+    finally:
+        burst.wait(timeout=30)
+    log = os.path.join(two.directory, "log")
+    last = chain.last_record(os.path.join(log, chain.log_files(log)[-1]))[0]
+    assert wait_for(lambda: chain.last_checkpoint(log).get("n", 0) >= last["n"], timeout=30)  # burst signed
+    assert wait_for(lambda: copy_caught_up(fleet, two), timeout=60)
+    out = gcsguard("review", "verify", fleet.copy_of(two), "--copy", "--pubkey", pubkey(two))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert int(out.stdout.split("n=1..")[1].split(")")[0]) >= last["n"], out.stdout
+
+
+# 3,000 UDP packets to a vendor address in 1.5 s: dropped, each logged (up to the lab's log rate)
+DROPS = """
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(3000):
+    s.sendto(b"x", (sys.argv[1], 40000 + i % 100))
+    if i % 100 == 99:
+        time.sleep(0.05)
+"""

@@ -112,12 +112,16 @@ def test_the_copy_is_the_station_bytes_under_the_station_names(tmp_path, tls, pe
         # what /metrics shows of it: rsyslog's own statistics, written every second here
         assert wait_for(lambda: (latest(str(work / "stats.json")) or ({},))[0].get("processed", 0) >= 201,
                         timeout=10)
-        action, queue, _ = latest(str(work / "stats.json"))
-        assert queue["size"] == 0 and queue["discarded.full"] == 0 and action["failed"] == 0
+        assert latest(str(work / "stats.json"))[0]["failed"] == 0
     finally:
         for p in procs:
             p.terminate()
-            p.wait(timeout=10)
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:   # rsyslog retrying a refused TLS session ignores SIGTERM
+                assert peer == "impostor.lab"
+                p.kill()
+                p.wait(timeout=10)
 
 
 def test_the_statistics_reader_takes_the_latest_lines_and_survives_a_missing_or_cut_file(tmp_path):
@@ -127,11 +131,8 @@ def test_the_statistics_reader_takes_the_latest_lines_and_survives_a_missing_or_
     line = 'Mon Nov 30 09:07:21 2026: {{ "name": "gcsguard-ship{}", "origin": "core.{}", {} }}\n'
     stats.write_text('ocessed": 1 }\n'                                       # a cut first line
                      + line.format("", "action", '"processed": 5, "failed": 0, "resumed": 0')
-                     + line.format(" queue", "queue", '"size": 9, "discarded.full": 0, "discarded.nf": 0')
                      + line.format("", "action", '"processed": 7, "failed": 1, "resumed": 2')
-                     + line.format(" queue", "queue", '"size": 3, "discarded.full": 4, "discarded.nf": 1')
                      + 'Mon Nov 30 09:07:21 2026: { "name": "main Q", "origin": "core.queue", "size": 50 }\n')
     got = families()
     assert got["gcsguard_ship_sent"] == 7 and got["gcsguard_ship_failed"] == 1
-    assert got["gcsguard_ship_resumptions"] == 2 and got["gcsguard_ship_queued_messages"] == 3
-    assert got["gcsguard_ship_discarded"] == 5 and got["gcsguard_ship_stats_timestamp_seconds"] > 0
+    assert got["gcsguard_ship_resumptions"] == 2 and got["gcsguard_ship_stats_timestamp_seconds"] > 0
