@@ -13,7 +13,9 @@ There is no queue between imfile and RELP: the log files are the queue. While th
 is away the action retries and imfile waits, reading on once it answers, so nothing is
 dropped and lines leave in file order. After a crash rsyslog reads again from its last saved
 offset (every 100 lines), sending up to 100 lines a second time; the verifier drops a line
-it already holds (same n, same bytes) as a duplicate delivery. (A disk queue, tried first,
+it already holds (same n, same bytes) as a duplicate delivery. What a crash can lose from
+the copy: the lines in flight (at most RELP_WINDOW) if imfile saved an offset past them;
+`review verify --copy` names them, and the station still has them. (A disk queue, tried first,
 lost its backlog to a torn queue index when rsyslog was killed, and shipped 10x slower.)
 """
 from __future__ import annotations
@@ -28,6 +30,9 @@ STATION_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 STATS_FILE = "stats.json"
 ACTION = "gcsguard-ship"
 MAX_MESSAGE = "1m"        # a record's line travels whole; a longer one would be cut (and fail verify)
+# Lines sent before the collector acknowledges the first: what a killed rsyslog can lose
+# (imfile may have saved an offset past lines still in flight); 16 keeps a WAN link busy.
+RELP_WINDOW = 16
 
 
 def work_directory(config: Config) -> str:
@@ -70,12 +75,12 @@ template(name="gcsguard-ship" type="string"
          string="<%PRI%>1 %TIMESTAMP:::date-rfc3339% {config.appliance.station} gcsguard - %$!metadata!filename:R,ERE,0,DFLT:[^/]+$--end% - %msg%")
 
 input(type="imfile" file={q(os.path.join(config.log.directory, "*.jsonl"))} tag="gcsguard"
-      facility="local0" severity="info" addMetadata="on" persistStateInterval="100"
+      facility="local0" severity="info" addMetadata="on" persistStateInterval="100" maxSubmitAtOnce="1"
       ruleset="gcsguard-ship")
 
 # No queue: the log files are the queue (imfile waits while the collector is away).
 ruleset(name="gcsguard-ship" queue.type="Direct") {{
-  action(type="omrelp" name="{ACTION}" target={q(host)} port="{port}" template="gcsguard-ship"{tls}
+  action(type="omrelp" name="{ACTION}" target={q(host)} port="{port}" template="gcsguard-ship" windowSize="{RELP_WINDOW}"{tls}
          queue.type="Direct" action.resumeRetryCount="-1" action.resumeInterval="5")
 }}
 """
