@@ -82,6 +82,9 @@ class Appliance:
             from .verify.metrics import VerifyCollector
             from .verify.run import results_path
             self.registry.register(VerifyCollector(results_path(config)))
+        if config.gate.enabled:
+            from .gate.listening import GateListening
+            self.registry.register(GateListening(config.gate.listen_port, config.gate.uid))
         if config.ship.collector:
             from .ship.rsyslog import STATS_FILE, work_directory
             from .ship.stats import ShipCollector

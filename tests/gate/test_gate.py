@@ -170,16 +170,19 @@ def test_the_output_chain_applies_the_lan_policy_to_the_gates_user(lab):
     assert blocked and blocked[-1]["reason"] == "not-allowed" and not blocked[-1].get("device_id")
 
 
-def test_gate_down_means_redirected_connections_fail(lab):
+def test_gate_down_means_redirected_connections_fail_and_says_so(lab):
     assert curl(lab, "https://www.allowed.example/") == "200"
+    assert lab.metric("gcsguard_gate_listening") == 1
     lab.stop_gate(signal.SIGKILL)
     try:
         start = time.time()
         assert curl(lab, "https://www.allowed.example/") == "000"              # fail closed
         assert not [h for h in lab.hits(after=start) if h["addr"] == ALLOWED]
+        assert lab.metric("gcsguard_gate_listening") == 0                     # GcsguardGateDown
     finally:
         lab.start_gate()
     assert curl(lab, "https://www.allowed.example/") == "200"
+    assert lab.metric("gcsguard_gate_listening") == 1
 
 
 def test_with_the_daemon_down_the_gate_still_enforces(lab):
