@@ -8,8 +8,8 @@ real engines from Debian's packages, as a district's IT runs them.
           and checkpoints to the collector over RELP              Alertmanager :9093 -> webhook :9095
                                                                    rsyslog      :2514 (one directory per station)
 
-Stations run without the gate (the fleet is about watching, not the TLS path) and with
-the shipped alert rules, their `for:` shortened to seconds.
+Stations run in vendor-block with the gate; the central Prometheus has the shipped alert
+rules, their `for:` (and the shipping stall's window) shortened to seconds.
 """
 from __future__ import annotations
 
@@ -53,8 +53,7 @@ class Fleet:
             ip("addr", "add", f"{CENTRAL}/32", "dev", "lo", ns=self.central)
             self._start_collector()
             for station in self.stations:
-                station.up(gate=False, mode="vendor-block", ship=f"{CENTRAL}:{COLLECTOR_PORT}",
-                           **settings)
+                station.up(mode="vendor-block", ship=f"{CENTRAL}:{COLLECTOR_PORT}", **settings)
                 self._link(station)
                 self.start_shipper(station)
             self._start_alerting()
