@@ -129,6 +129,8 @@ def add_review_parser(sub: argparse._SubParsersAction, with_config) -> None:
     p.add_argument("--to", dest="until", type=_time)
     p.add_argument("--pubkey", action="append", help="trusted public key (PEM); repeatable")
     p.add_argument("--station", default="", help="default: from the bundle or the checkpoints")
+    p.add_argument("--copy", action="store_true", help="SOURCE is a collector's copy (as `review "
+                   "verify --copy`); several sources always are")
     p.add_argument("--out", required=True, help="the HTML file to write")
     p.add_argument("--pdf", help="also print it to this PDF (needs Chromium)")
     p.set_defaults(func=cmd_report)
@@ -270,16 +272,16 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .progress import bar, log_size
     from .report import SHOWN_PER_KIND, VERDICTS, gather_source, render, reservations_text, to_pdf
 
-    def facts_of(source: str, station: str = ""):
+    def facts_of(source: str, station: str = "", copy: bool = args.copy):
         total = 0 if os.path.isfile(source) else log_size(source)
         with bar(2 * total, "report") as progress:       # verified, then read
             return gather_source(source, _keyring(args), args.since, args.until, station,
-                                 progress=progress)
+                                 progress=progress, copy=copy)
     if len(args.source) > 1:
         if args.pdf or args.station:
             print("--pdf and --station take one source", file=sys.stderr)
             return 2
-        return _fleet_report(args, [(s, facts_of(s)) for s in args.source])
+        return _fleet_report(args, [(s, facts_of(s, copy=True)) for s in args.source])
     facts = facts_of(args.source[0], args.station)
     lists = [*facts.reservations.values(), [*facts.integrity.get("problems", []),
              *facts.integrity.get("gaps", []), *facts.integrity.get("losses", [])]]

@@ -45,18 +45,27 @@ def device_label(r: dict[str, Any]) -> str:
     return r.get("device_name") or r.get("device_id") or r.get("device_ip") or ""
 
 
-def records(directory: str, progress: Callable[[int], object] | None = None) -> Iterator[dict[str, Any]]:
+def records(directory: str, progress: Callable[[int], object] | None = None,
+            copy: bool = False) -> Iterator[dict[str, Any]]:
     """Every readable record in chain order (use `review verify` for integrity).
-    `progress(bytes)` after each file."""
+    `progress(bytes)` after each file. `copy`: a collector's copy, where a record a shipper
+    sent twice comes again; only its first delivery is read (verify checks the others)."""
+    last_n = 0
     for name in chain.log_files(directory):
         path = os.path.join(directory, name)
         for _, raw, terminated in chain.read_lines(path):
             if not terminated:
                 break
             try:
-                yield orjson.loads(raw)
+                record = orjson.loads(raw)
             except ValueError:
                 continue
+            if copy:
+                n = record.get("n") if isinstance(record, dict) else None
+                if isinstance(n, int) and n <= last_n:
+                    continue
+                last_n = n if isinstance(n, int) else last_n
+            yield record
         if progress is not None:
             progress(os.path.getsize(path))
 

@@ -64,10 +64,12 @@ def _table(headers: list[str], rows: list[list]) -> str:
 
 
 def gather_source(source: str, keyring=None, since: float | None = None,
-                  until: float | None = None, station: str = "", progress=None) -> Facts:
+                  until: float | None = None, station: str = "", progress=None,
+                  copy: bool = False) -> Facts:
     """The facts of a bundle (verified first; its period and station by default) or of a log
     directory (from its first record to its last; the station from its checkpoints). A
-    missing source gives facts too: a claim that cannot be made, and why."""
+    missing source gives facts too: a claim that cannot be made, and why. `copy`: the
+    directory is a collector's copy (lines a shipper sent twice are read once)."""
     with tempfile.TemporaryDirectory() as unpacked:
         directory, bundle_report, period = source, None, (None, None)
         if os.path.isfile(source):
@@ -76,13 +78,13 @@ def gather_source(source: str, keyring=None, since: float | None = None,
             station, period = station or m.get("station", ""), (m.get("from"), m.get("to"))
             log = bundle_report.log or verify(directory, keyring)
         else:
-            log = verify(directory, keyring, progress=progress)
+            log = verify(directory, keyring, progress=progress, copy=copy)
         station = station or _checkpoint_station(directory)
         first, last = (parse_rfc3339(t) if t else None for t in (log.first_time, log.last_time))
         now = datetime.datetime.now().timestamp()
         since = since if since is not None else period[0] or first or now
         until = until if until is not None else period[1] or (last + 1e-6 if last else now)
-        return gather(records(directory, progress), station, since, until,
+        return gather(records(directory, progress, copy), station, since, until,
                       _integrity(log, bundle_report))
 
 

@@ -211,6 +211,20 @@ def test_a_shipper_killed_mid_burst_loses_at_most_its_window_and_says_which(flee
         assert int(out.stdout.split("n=1..")[1].split(")")[0]) >= last["n"], out.stdout
 
 
+def test_an_auditor_reads_every_station_from_the_central_copies(fleet, tmp_path):
+    """One table of stations from the collector's copies (station 2's holds lines its killed
+    shipper sent twice: read once)."""
+    keys = [arg for s in fleet.stations for arg in ("--pubkey", pubkey(s))]
+    out = gcsguard("review", "report", *(fleet.copy_of(s) for s in fleet.stations), *keys,
+                   "--out", str(tmp_path / "fleet"))
+    print(out.stdout)
+    rows = [line for line in out.stdout.splitlines() if line.startswith("station-")]
+    assert [r.split()[0] for r in rows] == list(STATIONS), out.stdout + out.stderr
+    assert all("log VERIFIED" in r for r in rows), out.stdout
+    index = (tmp_path / "fleet" / "index.html").read_text()
+    assert all(s in index for s in STATIONS)
+
+
 # 3,000 UDP packets to a vendor address in 1.5 s: dropped, each logged (up to the lab's log rate)
 DROPS = """
 import socket, sys, time

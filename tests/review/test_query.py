@@ -58,3 +58,14 @@ def test_summaries_and_formats(tmp_path, keypair, clock, fake_time):
     out = io.StringIO()
     write(map(event_row, rs), "table", out, EVENT_COLUMNS)
     assert out.getvalue().splitlines()[0].split() == [c.upper() for c in EVENT_COLUMNS]
+
+
+def test_a_collectors_copy_is_read_once_per_record(tmp_path, keypair, clock, fake_time):
+    from appliance.evlog import chain
+    make_log(tmp_path, keypair[0], clock, fake_time)
+    path = tmp_path / chain.log_files(str(tmp_path))[0]
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[:3] + lines[1:3] + lines[3:]))       # records 2..3 sent twice
+    names = lambda **kw: [r.get("name") for r in records(str(tmp_path), **kw) if r["type"] == "dns.query"]  # noqa: E731
+    assert names(copy=True) == ["mydjiflight.dji.com", "maps.example.org", "active.dji.com"]
+    assert len(names()) == 4                 # read as a station's own log, every line is a record
