@@ -22,6 +22,8 @@ def add_ship_parser(sub, with_config) -> None:
     p.add_argument("--dir", required=True, help="where each station's directory is made")
     p.add_argument("--tls", nargs=3, metavar=("CA", "CERT", "KEY"), help="RELP over TLS; stations' "
                    "certificates must be signed by CA")
+    p.add_argument("--forward", default="", metavar="HOST:PORT", help="also send the stream on, "
+                   "RFC 5424 octet-counted over TCP, to another engine (docs/fleet.md)")
     p.add_argument("--out", help="write it here instead of printing it")
     p.set_defaults(func=cmd_collector)
 
@@ -40,7 +42,7 @@ def cmd_station(args: argparse.Namespace) -> int:
 def cmd_collector(args: argparse.Namespace) -> int:
     tls = dict(zip(("ca_file", "cert_file", "key_file"), map(os.path.abspath, args.tls))) if args.tls else None
     try:
-        text = collector_config(args.listen, os.path.abspath(args.dir), tls)
+        text = collector_config(args.listen, os.path.abspath(args.dir), tls, args.forward)
     except ValueError as e:
         print(f"ship collector-config: {e}", file=sys.stderr)
         return 2

@@ -86,9 +86,22 @@ ruleset(name="gcsguard-ship" queue.type="Direct") {{
 """
 
 
-def collector_config(listen: str, directory: str, tls: dict[str, str] | None = None) -> str:
-    """The central rsyslog's drop-in: RELP in, one directory per station, files as named."""
+def collector_config(listen: str, directory: str, tls: dict[str, str] | None = None,
+                     forward: str = "") -> str:
+    """The central rsyslog's drop-in: RELP in, one directory per station, files as named;
+    and, with `forward` (host:port), the same stream as RFC 5424 octet-counted over TCP to
+    another engine (Vector, Fluent Bit, Promtail, Logstash) from its own memory queue, so
+    an engine that is down or slow never holds up the copy (what it misses is counted in
+    rsyslog's impstats as that action's discarded lines)."""
     host, port = Endpoint.parse(listen)
+    onward = ""
+    if forward:
+        fhost, fport = Endpoint.parse(forward)
+        onward = f"""
+  action(type="omfwd" name="gcsguard-forward" target={_quote(fhost)} port="{fport}" protocol="tcp"
+         tcp_framing="octet-counted" template="RSYSLOG_SyslogProtocol23Format"
+         queue.type="LinkedList" queue.size="100000" queue.timeoutEnqueue="0"
+         action.resumeRetryCount="-1" action.resumeInterval="5")"""
     input_tls = ""
     if tls:
         input_tls = (f' tls="on" tls.caCert={_quote(tls["ca_file"])} tls.myCert={_quote(tls["cert_file"])}'
@@ -109,7 +122,7 @@ ruleset(name="gcsguard-collect") {{
   # only the log's own files: anything else a sender names is not written
   if re_match($msgid, "^(events-[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}\\\\.[0-9]{{3,}}|checkpoints)\\\\.jsonl\\$") then {{
     action(type="omfile" dynaFile="gcsguard-file" template="gcsguard-line" dynaFileCacheSize="256"
-           dirCreateMode="0750" fileCreateMode="0640" flushOnTXEnd="on" asyncWriting="off")
+           dirCreateMode="0750" fileCreateMode="0640" flushOnTXEnd="on" asyncWriting="off"){onward}
   }}
   stop
 }}

@@ -3,7 +3,9 @@ and carry a station's log unchanged (both ends on loopback)."""
 import json
 import os
 import shutil
+import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -80,6 +82,7 @@ def test_the_copy_is_the_station_bytes_under_the_station_names(tmp_path, tls, pe
     collector_tls = pki(tmp_path) if tls else None
     extra = tls_settings(tmp_path).replace("collector.lab", peer) if tls else ""
     path, free_port = config(tmp_path, extra=extra), free_port_number()
+    onward = OctetCounted() if not tls else None          # another engine, fed by the collector
     path.write_text(path.read_text().replace("{port}", str(free_port)))
     log, copies, work = tmp_path / "log", tmp_path / "copies", tmp_path / "state" / "ship"
     for d in (log, work, tmp_path / "cwork"):
@@ -91,7 +94,8 @@ def test_the_copy_is_the_station_bytes_under_the_station_names(tmp_path, tls, pe
     (log / "other.jsonl").write_text('{"not":"the log"}\n')
     procs = []
     try:
-        for name, text, wd in (("collector", collector_config(f"127.0.0.1:{free_port}", str(copies), collector_tls), tmp_path / "cwork"),
+        for name, text, wd in (("collector", collector_config(f"127.0.0.1:{free_port}", str(copies), collector_tls,
+                                                          onward.address if onward else ""), tmp_path / "cwork"),
                                ("station", station_config(load_config(str(path)), stats_interval=1), work)):
             (tmp_path / f"{name}.conf").write_text(text)
             (tmp_path / f"{name}-master.conf").write_text(
@@ -108,12 +112,22 @@ def test_the_copy_is_the_station_bytes_under_the_station_names(tmp_path, tls, pe
         assert wait_for(lambda: target.exists() and target.read_bytes().count(b"\n") == 199, timeout=20)
         assert target.read_bytes() == (log / "events-2026-11-30.000.jsonl").read_bytes()
         assert (copies / "station-7" / "checkpoints.jsonl").read_bytes() == b'{"n":199}\n'
+        if onward:      # RFC 5424, octet-counted: the station, the file, the line as written
+            assert wait_for(lambda: len(onward.frames) >= 200, timeout=10)
+            # <PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID SD MSG, each frame ending in LF
+            parsed = [f.split(b" ", 7) for f in onward.frames]
+            assert all(p[0].startswith(b"<") and p[0].endswith(b">1") for p in parsed)
+            assert {(p[2], p[3]) for p in parsed} == {(b"station-7", b"gcsguard")}
+            lines = b"".join(p[7] for p in parsed if p[5] == b"events-2026-11-30.000.jsonl")
+            assert lines == (log / "events-2026-11-30.000.jsonl").read_bytes()
         assert sorted(os.listdir(copies / "station-7")) == ["checkpoints.jsonl", "events-2026-11-30.000.jsonl"]
         # what /metrics shows of it: rsyslog's own statistics, written every second here
         assert wait_for(lambda: (latest(str(work / "stats.json")) or ({},))[0].get("processed", 0) >= 201,
                         timeout=10)
         assert latest(str(work / "stats.json"))[0]["failed"] == 0
     finally:
+        if onward:
+            onward.close()
         for p in procs:
             p.terminate()
             try:
@@ -122,6 +136,35 @@ def test_the_copy_is_the_station_bytes_under_the_station_names(tmp_path, tls, pe
                 assert peer == "impostor.lab"
                 p.kill()
                 p.wait(timeout=10)
+
+
+class OctetCounted:
+    """A TCP receiver of RFC 6587 octet-counted frames ("LEN SP MSG"), as Vector, Fluent Bit
+    or Promtail take them."""
+
+    def __init__(self) -> None:
+        self.frames: list[bytes] = []
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.address = "127.0.0.1:%d" % self.server.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        try:
+            conn, _ = self.server.accept()
+        except OSError:
+            return
+        buffer = b""
+        while chunk := conn.recv(65536):
+            buffer += chunk
+            while b" " in buffer:
+                length, rest = buffer.split(b" ", 1)
+                if len(rest) < int(length):
+                    break
+                self.frames.append(rest[:int(length)])
+                buffer = rest[int(length):]
+
+    def close(self) -> None:
+        self.server.close()
 
 
 def test_the_statistics_reader_takes_the_latest_lines_and_survives_a_missing_or_cut_file(tmp_path):
