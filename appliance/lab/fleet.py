@@ -13,9 +13,11 @@ rules, their `for:` (and the shipping stall's window) shortened to seconds.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
+import subprocess
 import sys
 import time
 
@@ -51,7 +53,7 @@ class Fleet:
             ip("netns", "add", self.central)
             ip("link", "set", "lo", "up", ns=self.central)
             ip("addr", "add", f"{CENTRAL}/32", "dev", "lo", ns=self.central)
-            self._start_collector()
+            self.start_collector()
             for station in self.stations:
                 station.up(mode="vendor-block", ship=f"{CENTRAL}:{COLLECTOR_PORT}", **settings)
                 self._link(station)
@@ -105,7 +107,7 @@ class Fleet:
     def stop_shipper(self, station: Lab, sig: int = signal.SIGTERM) -> None:
         topology.stop(station.state, "rsyslog", sig)
 
-    def _start_collector(self) -> None:
+    def start_collector(self) -> None:
         work = os.path.join(self.state.directory, "rsyslog")
         os.makedirs(work, exist_ok=True)
         dropin = os.path.join(self.state.directory, "rsyslog-collector.conf")
@@ -117,8 +119,6 @@ class Fleet:
         process = topology.start(self.state, "collector", self.central, "rsyslogd", "-n", "-f", master,
                                  "-i", os.path.join(work, "rsyslogd.pid"))
         self._wait_port(COLLECTOR_PORT, process, "collector")
-
-    start_collector = _start_collector
 
     def stop_collector(self) -> None:
         topology.stop(self.state, "collector")
@@ -171,22 +171,19 @@ class Fleet:
 
     # --- looking inside -----------------------------------------------------------------
     def query(self, expr: str, port: int = 9090) -> list[dict]:
-        import json
         out = self.run("curl", "-sf", "-m", "5", "--data-urlencode", f"query={expr}",
                        f"http://{CENTRAL}:{port}/api/v1/query")
         return json.loads(out.stdout)["data"]["result"] if out.returncode == 0 else []
 
     def alerts(self) -> list[dict]:
         """Active alerts in Alertmanager (what on-call is paged with)."""
-        import json
         out = self.run("curl", "-sf", "-m", "3", f"http://{CENTRAL}:9093/api/v2/alerts?active=true")
         return json.loads(out.stdout or "[]")
 
     def pages(self) -> list[dict]:
         return webhook_posts(self.webhook_file)
 
-    def run(self, *cmd: str):
-        import subprocess
+    def run(self, *cmd: str) -> subprocess.CompletedProcess:
         return subprocess.run(topology.ns_exec(self.central, *cmd), capture_output=True, text=True,
                               timeout=30, stdin=subprocess.DEVNULL)
 
@@ -195,7 +192,6 @@ class Fleet:
 
     # --- helpers ------------------------------------------------------------------------
     def _gcsguard(self, *args: str) -> None:
-        import subprocess
         out = subprocess.run([sys.executable, "-m", "appliance", *args], capture_output=True, text=True)
         if out.returncode:
             raise LabError(f"gcsguard {' '.join(args)}: {out.stderr.strip()}")

@@ -64,6 +64,13 @@ def test_both_configs_are_valid_rsyslog_with_and_without_tls(tmp_path):
         checked = rsyslogd_check(tmp_path, text, str(tmp_path / "work"))
         assert checked.returncode == 0, checked.stderr
     assert 'tls="on"' in station_config(load_config(str(path)))
+    if os.path.exists("/etc/rsyslog.conf"):      # beside the distribution's own configuration
+        (tmp_path / "dropin.conf").write_text(station_config(load_config(str(path))))
+        (tmp_path / "debian.conf").write_text(f'include(file="/etc/rsyslog.conf")\n'
+                                              f'include(file="{tmp_path / "dropin.conf"}")\n')
+        checked = subprocess.run(["rsyslogd", "-N1", "-f", str(tmp_path / "debian.conf")],
+                                 capture_output=True, text=True)
+        assert checked.returncode == 0, checked.stderr
 
 
 def test_a_station_name_rsyslog_cannot_carry_is_refused(tmp_path):
