@@ -33,6 +33,7 @@ TESTED_ELSEWHERE = {
     "appliance/gate/run.py": "tests/gate/test_gate.py",
     "appliance/firewall/host.py": "tests/firewall/test_render.py",
     "addons/egress_guard.py": "tests/gate/test_addon.py",
+    "appliance/lab/webhook.py": "tests/alerts/test_service.py",
 }
 
 

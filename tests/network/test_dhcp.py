@@ -137,6 +137,7 @@ def test_a_flood_of_new_macs_takes_only_the_unknown_share_of_the_pool(lab):
 
 def test_a_controller_gets_a_lease_and_the_lease_is_an_event(lab):
     assert lab.reload(serve_dhcp=True)
+    after = lab.last_n()
     try:
         assert wait_for(lambda: lab.metric("gcsguard_dhcp_server_up") == 1)
         out = lab.run("ctl", sys.executable, "-c", DHCP_CLIENT, timeout=30)
@@ -145,7 +146,7 @@ def test_a_controller_gets_a_lease_and_the_lease_is_an_event(lab):
         assert lease and lease["type"] == 5                       # DHCPACK
         assert lease["router"] == lease["dns"] == "10.70.0.1"
         assert 100 <= int(lease["ip"].rsplit(".", 1)[1]) <= 150
-        assert wait_for(lambda: [e for e in lab.events() if e["type"] == "dhcp.lease"
+        assert wait_for(lambda: [e for e in lab.events(after) if e["type"] == "dhcp.lease"
                                  and e["device_id"] == f"mac:{lease['mac']}"])
     finally:
         assert lab.reload(serve_dhcp=False)

@@ -84,6 +84,7 @@ def test_an_allowed_download_is_counted_in_bytes(lab):
 def test_a_burst_over_the_log_rate_is_counted_exactly(lab):
     assert lab.reload(mode="vendor-block")
     lab.metrics_text()
+    after = lab.last_n()
     before = {m: lab.metric(m, reason="dot") or 0 for m in (
         "gcsguard_firewall_packets_total", "gcsguard_firewall_unlogged_packets_total",
         "gcsguard_logged_packets_total")}
@@ -98,20 +99,20 @@ def test_a_burst_over_the_log_rate_is_counted_exactly(lab):
     assert delta("gcsguard_firewall_unlogged_packets_total") > 0      # the limit did bite
     assert lab.metric("gcsguard_nflog_sequence_gaps_total") == 0
     assert lab.metric("gcsguard_nflog_overruns_total") == 0
-    assert wait_for(lambda: [e for e in lab.events() if e["type"] == "firewall.accounting"
+    assert wait_for(lambda: [e for e in lab.events(after) if e["type"] == "firewall.accounting"
                              and e["details"]["reasons"].get("dot", {}).get("kernel", 0)
                              >= before["gcsguard_firewall_packets_total"] + 3000], timeout=15)
-    summary = [e for e in lab.events() if e["type"] == "firewall.accounting"][-1]["details"]
+    summary = [e for e in lab.events(after) if e["type"] == "firewall.accounting"][-1]["details"]
     assert summary["unaccounted"] == 0
 
 
 def test_pcap_evidence_reads_back_and_catches_tampering(lab, tmp_path):
     assert lab.reload(mode="vendor-block")
-    start = time.time()
+    start, after = time.time(), lab.last_n()
     lab.run("ctl", "curl", "-s", "-m", "1", f"http://{VENDOR}:8080/")
-    assert wait_for(lambda: [e for e in lab.events() if e["type"] == "egress.blocked"
+    assert wait_for(lambda: [e for e in lab.events(after) if e["type"] == "egress.blocked"
                              and e["details"].get("dport") == 8080])
-    drop = [e for e in lab.events() if e["type"] == "egress.blocked" and e["details"].get("dport") == 8080][-1]
+    drop = [e for e in lab.events(after) if e["type"] == "egress.blocked" and e["details"].get("dport") == 8080][-1]
     ref = drop["details"]["pcap"]
     pcap = os.path.join(lab.directory, "log", "pcap", ref["file"])
     read = subprocess.run(["tcpdump", "-nr", pcap], capture_output=True, text=True)
