@@ -105,4 +105,7 @@ def test_refused_lookups_cause_no_upstream_query(lab):
         assert wait_for(lambda: allowed in lab.upstream_queries(after=start))  # positive control
         time.sleep(1.0)                                         # a learner's lookup would be out
         asked = lab.upstream_queries(after=start)
-        assert not [n for n in asked if n.endswith(refused_suffix)], (mode, asked)
+        # nothing carrying a refused label (the learner may re-resolve a listed name such as
+        # flysafe-api.dji.com meanwhile: configured, and not the client's)
+        labels = [r.split(".")[0] for r in refused]
+        assert not [n for n in asked if any(label in n for label in labels)], (mode, asked)
