@@ -19,7 +19,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 
 import yaml
 
@@ -102,7 +101,7 @@ class Fleet:
             os.unlink(pidfile)
         process = topology.start(station.state, "rsyslog", station.ns.appl, "rsyslogd", "-n", "-f", master,
                                  "-i", pidfile)
-        station._wait(lambda: os.path.exists(pidfile), process, "rsyslog")
+        topology.wait_ready(station.state, "rsyslog", process, lambda: os.path.exists(pidfile))
 
     def stop_shipper(self, station: Lab, sig: int = signal.SIGTERM) -> None:
         topology.stop(station.state, "rsyslog", sig)
@@ -197,21 +196,9 @@ class Fleet:
             raise LabError(f"gcsguard {' '.join(args)}: {out.stderr.strip()}")
 
     def _wait_port(self, port: int, process, name: str) -> None:
-        self._wait(lambda: self.run("sh", "-c", f"ss -Hltn 'sport = :{port}' | grep -q .").returncode == 0,
-                   process, name)
+        topology.wait_ready(self.state, name, process, lambda: self.run(
+            "sh", "-c", f"ss -Hltn 'sport = :{port}' | grep -q .").returncode == 0, timeout=30)
 
     def _wait_ready(self, port: int, process, name: str) -> None:
-        self._wait(lambda: self.run("curl", "-sf", "-m", "1", f"http://{CENTRAL}:{port}/-/ready").returncode == 0,
-                   process, name)
-
-    def _wait(self, ready, process, name: str, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                out = os.path.join(self.state.directory, f"{name}.out")
-                text = open(out, errors="replace").read()[-2000:] if os.path.exists(out) else ""
-                raise LabError(f"{name} exited ({process.returncode}):\n{text}")
-            if ready():
-                return
-            time.sleep(0.2)
-        raise LabError(f"{name} not ready after {timeout} s")
+        topology.wait_ready(self.state, name, process, lambda: self.run(
+            "curl", "-sf", "-m", "1", f"http://{CENTRAL}:{port}/-/ready").returncode == 0, timeout=30)

@@ -37,7 +37,8 @@ class Lab:
         self.state = LabState(prefix, self.directory)
         self.index = index                              # a fleet's station number (0: alone)
         self.mgmt_appliance, self.mgmt_host = topology.mgmt_addresses(index)
-        self.settings = {"station": station, "mgmt_index": index, "ship": "","mode": "isolate", "allow": list(DEFAULT_ALLOW), "ipv6": "off", "quic": False,
+        self.settings = {"station": station, "mgmt_index": index, "ship": "",
+                         "mode": "isolate", "allow": list(DEFAULT_ALLOW), "ipv6": "off", "quic": False,
                          "serve_dhcp": False, "gate": True, "alerts": False,
                          "probe_netns": self.ns.probe,
                          # short for tests to see records soon; benches set a station's values
@@ -156,14 +157,7 @@ scrape_configs:
         return problems
 
     def _wait(self, ready, process: subprocess.Popen, name: str, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise LabError(f"{name} exited ({process.returncode}):\n{self._read(name + '.out')[-3000:]}")
-            if ready():
-                return
-            time.sleep(0.1)
-        raise LabError(f"{name} not ready after {timeout} s:\n{self._read(name + '.out')[-3000:]}")
+        topology.wait_ready(self.state, name, process, ready, timeout)
 
     def _read(self, name: str) -> str:
         try:
@@ -288,7 +282,7 @@ scrape_configs:
                 continue
             with open(path, "rb") as f:
                 for line in f:
-                    if line.endswith(b"\n") and (not after or int(line[5:line.index(b",", 5)]) > after):
+                    if line.endswith(b"\n") and (not after or _n_of(line) > after):
                         records.append(json.loads(line))
         return records
 
@@ -331,4 +325,9 @@ def _last_n_of(path: str) -> int:
         start = max(0, os.fstat(f.fileno()).st_size - 65536)
         f.seek(start)
         lines = f.read().split(b"\n")[1 if start else 0:-1]     # whole lines only
-    return int(lines[-1][5:lines[-1].index(b",", 5)]) if lines else 0
+    return _n_of(lines[-1]) if lines else 0
+
+
+def _n_of(line: bytes) -> int:
+    """A record's chain position, read from its first bytes: every line starts `{"n":N,`."""
+    return int(line[5:line.index(b",", 5)])

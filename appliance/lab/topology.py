@@ -189,6 +189,26 @@ def stop(state: LabState, name: str, sig: int = signal.SIGTERM) -> str | None:
     return f"{name} (pid {pid}) needed SIGKILL"
 
 
+def wait_ready(state: LabState, name: str, process: subprocess.Popen, ready, timeout: float = 20.0) -> None:
+    """Until `ready()`; a LabError with the tail of NAME.out if the process exits or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise LabError(f"{name} exited ({process.returncode}):\n{_tail(state, name)}")
+        if ready():
+            return
+        time.sleep(0.1)
+    raise LabError(f"{name} not ready after {timeout} s:\n{_tail(state, name)}")
+
+
+def _tail(state: LabState, name: str) -> str:
+    try:
+        with open(os.path.join(state.directory, f"{name}.out"), errors="replace") as f:
+            return f.read()[-3000:]
+    except FileNotFoundError:
+        return ""
+
+
 def teardown(state: LabState) -> list[str]:
     """Stop the lab's processes (by pid, whole process groups) and delete its namespaces."""
     problems = [problem for name in list(state.pids) if (problem := stop(state, name))]
